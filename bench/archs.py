@@ -1,0 +1,103 @@
+"""Architecture specs: the sizes every style shares, written once.
+
+Each style module reads these frozen dataclasses and never re-types a width,
+so a change here changes every style at once. The canonical weight order of
+each architecture (the order `get_weights()` returns) is given in its
+docstring; every style creates its weights in that order, and the identity
+checks in `bench.verify` hold them to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+IMAGE_SHAPE: tuple[int, int, int] = (28, 28, 1)
+NUM_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class MlpSpec:
+    """Flatten -> Dense(hidden_units, relu) -> Dense(num_classes).
+
+    Weights: hidden kernel, hidden bias, output kernel, output bias.
+    """
+
+    hidden_units: int = 128
+    name: str = "mlp"
+
+
+@dataclass(frozen=True)
+class CnnSpec:
+    """Conv(f0,k,relu) -> MaxPool -> Conv(f1,k,relu) -> MaxPool -> Flatten -> Dense.
+
+    Convolutions are 'valid' and pooling is non-overlapping (stride = pool_size).
+    Weights: conv1 kernel/bias, conv2 kernel/bias, output kernel/bias.
+    """
+
+    filters: tuple[int, int] = (32, 64)
+    kernel_size: int = 3
+    pool_size: int = 2
+    name: str = "cnn"
+
+    def flat_features(self) -> int:
+        """Length of the flattened feature vector that feeds the output layer."""
+        side = IMAGE_SHAPE[0]
+        for _ in self.filters:
+            side = (side - self.kernel_size + 1) // self.pool_size
+        return side * side * self.filters[-1]
+
+
+@dataclass(frozen=True)
+class BranchedSpec:
+    """Shared trunk with a main digit head and an auxiliary coarse head.
+
+    trunk: Flatten -> Dense(trunk_units, relu)
+    main ("class"): Dense(head_units, relu) -> Dense(num_classes)
+    auxiliary ("coarse"): Dense(coarse_classes)
+    Outputs are a dict {"class": logits, "coarse": logits}; the coarse labels
+    come from `bench.data.coarse_labels`. Weights: trunk, main head (2 layers),
+    auxiliary head.
+    """
+
+    trunk_units: int = 64
+    head_units: int = 32
+    coarse_classes: int = 4
+    aux_loss_weight: float = 0.5
+    name: str = "branched"
+
+
+@dataclass(frozen=True)
+class ResidualSpec:
+    """Flatten -> Dense(units, relu) stem -> `blocks` residual blocks -> Dense.
+
+    A block maps x to relu(x + Dense(units)(Dense(units, relu)(x))).
+    Weights: stem, then each block's two layers, then the output layer.
+    """
+
+    units: int = 64
+    blocks: int = 2
+    name: str = "residual"
+
+
+ArchSpec = MlpSpec | CnnSpec | BranchedSpec | ResidualSpec
+
+ARCH_SPECS: dict[str, type[ArchSpec]] = {
+    "mlp": MlpSpec,
+    "cnn": CnnSpec,
+    "branched": BranchedSpec,
+    "residual": ResidualSpec,
+}
+
+OUTPUT_NAMES: tuple[str, str] = ("class", "coarse")
+
+
+def default_spec(arch: str) -> ArchSpec:
+    """The spec with its default sizes; raises ValueError on an unknown name."""
+    if arch not in ARCH_SPECS:
+        raise ValueError(f"unknown arch {arch!r}; choose one of: {', '.join(sorted(ARCH_SPECS))}")
+    return ARCH_SPECS[arch]()
+
+
+def is_multi_output(spec: ArchSpec) -> bool:
+    """Whether the architecture returns the {"class", "coarse"} dict."""
+    return isinstance(spec, BranchedSpec)

@@ -1,0 +1,140 @@
+"""The one door: `bench run|verify`. The only module that sees a DictConfig.
+
+`bench run` is a Hydra app (overrides, `-m` multirun). Before Hydra starts,
+the overrides are checked against conf/ so that a typo ends in one line
+naming the valid choices instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import hydra
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from omegaconf import DictConfig
+
+from bench.config import CONF_DIR, GROUPS, group_choices, register, to_run_config
+
+USAGE = """usage: bench COMMAND [ARGS]
+
+commands:
+  run [OVERRIDES] [-m]   run one trial (or a Hydra multirun sweep with -m), e.g.
+                         bench run style=subclass arch=cnn train.steps=200
+  verify [--arch A ...]  prove the styles build identical models; exits 1 on a mismatch
+"""
+
+
+class UsageError(Exception):
+    """A bad command line; its message is the one line the user sees."""
+
+
+def one_line(error: BaseException) -> str:
+    """A Hydra/OmegaConf error folded to one line: its first lines and its cause's first."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()][:2]
+    cause = error.__cause__
+    if cause is not None and str(cause).strip():
+        lines.append(str(cause).strip().splitlines()[0])
+    return " ".join(lines)
+
+
+def _values(override: Override) -> list[str]:
+    if override.is_sweep_override():
+        return [str(value) for value in override.sweep_iterator()]
+    return [override.get_value_element_as_str()]
+
+
+def check_overrides(overrides: Sequence[str]) -> None:
+    """Raise UsageError on an unknown group choice or anything Hydra would refuse."""
+    config_overrides = [o for o in overrides if not o.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(config_overrides)
+    except Exception as error:
+        raise UsageError(f"bad override: {one_line(error)}") from error
+    first_values = []
+    for override in parsed:
+        key = override.get_key_element()
+        if key.startswith("hydra"):
+            continue
+        values = _values(override)
+        if key in GROUPS:
+            choices = group_choices(key)
+            unknown = [value for value in values if value not in choices]
+            if unknown:
+                raise UsageError(f"unknown {key} {unknown[0]!r}; choose one of: {', '.join(choices)}")
+        first_values.append(f"{key}={values[0]}" if override.is_sweep_override() else override.input_line)
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            compose("config", overrides=first_values)
+    except Exception as error:
+        raise UsageError(f"bad override: {one_line(error)}") from error
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def _run_task(cfg: DictConfig) -> dict[str, Any]:
+    from bench.idx import DataError
+    from bench.trial import run_trial
+
+    try:
+        return run_trial(to_run_config(cfg))
+    except DataError as error:
+        print(f"bench: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
+
+
+def run_command(args: Sequence[str]) -> int:
+    register()
+    check_overrides(args)
+    saved_argv = sys.argv
+    sys.argv = ["bench run", *args]
+    try:
+        _run_task()
+    finally:
+        sys.argv = saved_argv
+    return 0
+
+
+def verify_command(args: Sequence[str]) -> int:
+    from bench import verify
+    from bench.archs import ARCH_SPECS
+    from bench.styles import STYLE_NAMES
+    from bench.summary import verify_table
+
+    parser = argparse.ArgumentParser(prog="bench verify", description="Prove the styles build one model.")
+    parser.add_argument("--arch", nargs="+", choices=list(ARCH_SPECS), default=list(ARCH_SPECS))
+    parser.add_argument("--style", nargs="+", choices=list(STYLE_NAMES), default=list(STYLE_NAMES))
+    parser.add_argument("--seed", type=int, default=0)
+    options = parser.parse_args(list(args))
+    cells = verify.verify(options.arch, options.style, options.seed)
+    print(verify_table(cells))
+    return 0 if verify.all_consistent(cells) else 1
+
+
+COMMANDS = {"run": run_command, "verify": verify_command}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command = COMMANDS.get(args[0])
+    if command is None:
+        print(
+            f"bench: error: unknown command {args[0]!r}; choose one of: {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return command(args[1:])
+    except UsageError as error:
+        print(f"bench: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The style zoo: one module per way of building a model, all behind `build`.
+
+Every style module exposes one function per architecture, named after it
+(`mlp`, `cnn`, `branched`, `residual`), each taking that architecture's spec
+and returning a model that is constructed but not necessarily built. A style
+that cannot express an architecture raises `NotExpressible` from that
+function, with the reason; callers record the cell as not applicable.
+
+Models are duck-typed: Keras models and `bench.styles.raw.RawModel` both offer
+`__call__`, `get_weights`, `set_weights`, `count_params` and `built`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from bench.archs import IMAGE_SHAPE, ArchSpec
+
+STYLE_NAMES: tuple[str, ...] = ("sequential", "functional", "subclass", "functions", "raw")
+REFERENCE_STYLE = "functional"
+KERAS_STYLES: frozenset[str] = frozenset(STYLE_NAMES) - {"raw"}
+
+
+class NotExpressible(Exception):
+    """This style cannot build this architecture; the message says why."""
+
+
+def style_module(style: str) -> ModuleType:
+    """The module that implements `style`; raises ValueError naming the choices."""
+    if style not in STYLE_NAMES:
+        raise ValueError(f"unknown style {style!r}; choose one of: {', '.join(STYLE_NAMES)}")
+    return importlib.import_module(f"bench.styles.{style}")
+
+
+def construct(style: str, spec: ArchSpec) -> Any:
+    """Create the model's Python objects; weights may still be missing (lazy styles)."""
+    return getattr(style_module(style), spec.name)(spec)
+
+
+def build_weights(model: Any) -> None:
+    """Create the weights of a lazily built model by calling it on one zero image."""
+    if not model.built:
+        model(np.zeros((1, *IMAGE_SHAPE), dtype="float32"))
+
+
+def build(style: str, spec: ArchSpec) -> Any:
+    """Construct the model and make sure its weights exist."""
+    model = construct(style, spec)
+    build_weights(model)
+    return model
+
+
+def weight_shapes(model: Any) -> list[tuple[int, ...]]:
+    """The shapes of the model's weights, in `get_weights()` order."""
+    return [tuple(weight.shape) for weight in model.get_weights()]

