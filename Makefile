@@ -13,9 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## one trial per style on mlp, then a table
+# One name for the sweep and its report; `make bench SWEEP_ID=mine` re-uses (and resumes) a sweep.
+SWEEP_ID := quick-$(shell date +%Y-%m-%d_%H-%M-%S)
+
+## the quick preset (every style x mlp,cnn x XLA off/on x 2 repeats), a summary table, then the report
 bench: $(STAMP)
-	$(BIN)/bench run -m style=sequential,functional,subclass,functions,raw arch=mlp
+	$(BIN)/bench run sweep=quick sweep_id=$(SWEEP_ID)
+	$(BIN)/bench report results/$(SWEEP_ID)
 
 ## the test suite (a few minutes on 2 cores)
 test: $(STAMP)

@@ -14,8 +14,10 @@ from typing import Any
 
 import hydra
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from bench.config import CONF_DIR, GROUPS, group_choices, register, to_run_config
@@ -26,6 +28,7 @@ commands:
   run [OVERRIDES] [-m]   run one trial (or a Hydra multirun sweep with -m), e.g.
                          bench run style=subclass arch=cnn train.steps=200
   verify [--arch A ...]  prove the styles build identical models; exits 1 on a mismatch
+  report RESULTS_DIR     write reports/<sweep_id>/index.html and summary.md
 """
 
 
@@ -69,21 +72,34 @@ def check_overrides(overrides: Sequence[str]) -> None:
         first_values.append(f"{key}={values[0]}" if override.is_sweep_override() else override.input_line)
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            compose("config", overrides=first_values)
+            composed = compose("config", overrides=first_values)
     except Exception as error:
         raise UsageError(f"bad override: {one_line(error)}") from error
+    try:
+        to_run_config(composed)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def _run_task(cfg: DictConfig) -> dict[str, Any]:
+    """One Hydra job = one trial, recorded in results/<sweep_id>/."""
     from bench.idx import DataError
-    from bench.trial import run_trial
+    from bench.results import ResultsError
+    from bench.sweep import run_job
 
     try:
-        return run_trial(to_run_config(cfg))
-    except DataError as error:
+        config = to_run_config(cfg)
+        row = run_job(config)
+    except (DataError, ResultsError, ValueError) as error:
         print(f"bench: error: {error}", file=sys.stderr)
         raise SystemExit(2) from error
+    if row.get("status") == "error":
+        where = f"{config.style}/{config.arch.name} repeat {config.repeat}"
+        print(f"bench: trial {where} failed: {row['error']}", file=sys.stderr, flush=True)
+        if HydraConfig.get().mode == RunMode.RUN:  # a sweep goes on; a single run says it failed
+            raise SystemExit(1)
+    return row
 
 
 def run_command(args: Sequence[str]) -> int:
@@ -114,7 +130,25 @@ def verify_command(args: Sequence[str]) -> int:
     return 0 if verify.all_consistent(cells) else 1
 
 
-COMMANDS = {"run": run_command, "verify": verify_command}
+def report_command(args: Sequence[str]) -> int:
+    from bench.report import build_report
+    from bench.results import ResultsError
+    from bench.styles import STYLE_NAMES
+
+    parser = argparse.ArgumentParser(prog="bench report", description="Write the HTML and Markdown report.")
+    parser.add_argument("results_dir", help="a sweep folder, e.g. results/2026-11-28_12-00-00")
+    parser.add_argument("--out", default="reports", help="reports go to OUT/<sweep_id>/ (default: reports)")
+    parser.add_argument("--reference", default="functional", choices=list(STYLE_NAMES))
+    options = parser.parse_args(list(args))
+    try:
+        folder = build_report(options.results_dir, options.out, options.reference)
+    except ResultsError as error:
+        raise UsageError(str(error)) from error
+    print(f"report: {folder / 'index.html'}\nsummary: {folder / 'summary.md'}")
+    return 0
+
+
+COMMANDS = {"run": run_command, "verify": verify_command, "report": report_command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ past the door sees a DictConfig.
 from __future__ import annotations
 
 import dataclasses
+import time
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from bench.archs import ARCH_SPECS, ArchSpec
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-GROUPS = ("style", "arch", "data", "train", "hardware")
+GROUPS = ("style", "arch", "data", "train", "hardware", "sweep")
 
 
 @dataclass
@@ -41,16 +42,29 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     batch_size: int = 128
-    steps: int = 300  # optimizer steps in the trial
-    optimizer: str = "adam"
+    warmup_steps: int = 10  # steps after the first, run but not timed
+    timed_steps: int = 50  # steps timed one by one -> step_ms_median / iqr / p95
+    epochs: int = 1  # full passes over the training set after the timed steps -> epoch_s
+    optimizer: str = "adam"  # adam | sgd
     learning_rate: float = 1e-3
     seed: int = 0  # seeds weights (Python random, as Keras does) and the data order
+    steps_per_execution: int = 1  # Keras compile(steps_per_execution); raw loops inside its tf.function
+    run_eagerly: bool = False  # no tf.function: Python runs every step
     eval_batch_size: int = 1000
+    latency_repeats: int = 5  # timed calls per latency metric (predict at batch 1 costs ~100 ms)
 
 
 @dataclass
 class HardwareConfig:
-    device: str = "cpu"
+    device: str = "cpu"  # cpu | gpu (gpu with none visible -> status=skipped)
+    xla: bool = False  # jit_compile for Keras styles and raw's tf.function
+    precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
+    threads: int = 0  # TensorFlow intra-op threads; 0 = all cores
+
+
+@dataclass
+class ResultsConfig:
+    dir: str = "results"  # one folder per sweep below it
 
 
 @dataclass
@@ -62,6 +76,14 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    repeat: int = 1  # swept for repeats; part of the trial's identity
+    sweep_id: str = "adhoc"  # names the results folder
+    isolation: str = "process"  # process: a fresh Python per trial | inline: in this process
+    trial_timeout_s: int = 3600  # a process-isolated trial running longer is killed -> error row
+    results: ResultsConfig = field(default_factory=ResultsConfig)
+    # Set by the interleaving sweeper; not part of a trial's identity.
+    sweep_order: int = -1  # position of this trial in the sweep's run order
+    sweep_shuffle_seed: int = -1  # the seed that shuffled the order inside each repeat
 
 
 @dataclass
@@ -73,6 +95,13 @@ class Schema:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    repeat: int = 1
+    sweep_id: str | None = None  # default: the date and time the run or sweep started
+    isolation: str = "process"
+    trial_timeout_s: int = 3600
+    results: ResultsConfig = field(default_factory=ResultsConfig)
+    sweep_order: int = -1
+    sweep_shuffle_seed: int = -1
 
 
 def register() -> None:
@@ -105,11 +134,66 @@ def arch_spec(node: DictConfig) -> ArchSpec:
 
 
 def to_run_config(cfg: DictConfig) -> RunConfig:
-    """Convert the composed config once, at the door."""
-    return RunConfig(
+    """Convert the composed config once, at the door, and check the enumerated values."""
+    config = RunConfig(
         style=cfg.style.name,
         arch=arch_spec(cfg.arch),
         data=OmegaConf.to_object(cfg.data),  # type: ignore[arg-type]
         train=OmegaConf.to_object(cfg.train),  # type: ignore[arg-type]
         hardware=OmegaConf.to_object(cfg.hardware),  # type: ignore[arg-type]
+        repeat=cfg.repeat,
+        sweep_id=str(cfg.sweep_id) if cfg.sweep_id is not None else default_sweep_id(),
+        isolation=cfg.isolation,
+        trial_timeout_s=cfg.trial_timeout_s,
+        results=OmegaConf.to_object(cfg.results),  # type: ignore[arg-type]
+        sweep_order=cfg.sweep_order,
+        sweep_shuffle_seed=cfg.sweep_shuffle_seed,
     )
+    check_choices(config)
+    return config
+
+
+def default_sweep_id() -> str:
+    """Date and time, to the second: the folder name of a sweep nobody named."""
+    return time.strftime("%Y-%m-%d_%H-%M-%S")
+
+
+def from_dict(fields: dict[str, Any]) -> RunConfig:
+    """Rebuild a RunConfig from `dataclasses.asdict` output (the worker's JSON)."""
+    fields = dict(fields)
+    arch = dict(fields.pop("arch"))
+    spec_type = ARCH_SPECS[arch["name"]]
+    return RunConfig(
+        arch=spec_type(**{k: tuple(v) if isinstance(v, list) else v for k, v in arch.items()}),
+        data=DataConfig(**fields.pop("data")),
+        train=TrainConfig(**fields.pop("train")),
+        hardware=HardwareConfig(**fields.pop("hardware")),
+        results=ResultsConfig(**fields.pop("results")),
+        **fields,
+    )
+
+
+CHOICES = {
+    "hardware.device": ("cpu", "gpu"),
+    "hardware.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
+    "train.optimizer": ("adam", "sgd"),
+    "isolation": ("process", "inline"),
+}
+
+
+def check_choices(config: RunConfig) -> None:
+    """Raise ValueError naming the choices when an enumerated setting is unknown."""
+    values = {
+        "hardware.device": config.hardware.device,
+        "hardware.precision": config.hardware.precision,
+        "train.optimizer": config.train.optimizer,
+        "isolation": config.isolation,
+    }
+    for key, value in values.items():
+        if value not in CHOICES[key]:
+            raise ValueError(f"unknown {key} {value!r}; choose one of: {', '.join(CHOICES[key])}")
+    positive = {"train.batch_size": config.train.batch_size, "train.timed_steps": config.train.timed_steps}
+    positive["train.steps_per_execution"] = config.train.steps_per_execution
+    for key, number in positive.items():
+        if number < 1:
+            raise ValueError(f"{key} must be at least 1, got {number}")

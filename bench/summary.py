@@ -1,14 +1,15 @@
-"""Plain-text tables for the terminal: trial records and verify verdicts.
+"""Plain-text tables for the terminal: a sweep's summary and verify verdicts.
 
-`PrintSummary` is a Hydra callback (configured in conf/config.yaml) that
-collects what each job returned and prints one table when the run or the
-multirun ends.
+`PrintSummary` is a Hydra callback (configured in conf/config.yaml): when a
+run or multirun ends it loads the sweep's results folder, the source of
+truth, and prints one line per cell with medians over repeats.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -16,25 +17,26 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from bench.verify import Cell
-
-TRIAL_COLUMNS = (
-    "style", "arch", "status", "params", "build_ms", "first_step_ms", "step_ms_median",
-    "test_accuracy", "coarse_test_accuracy", "data_source", "data_train_samples", "data_test_samples", "reason",
-)  # fmt: skip
-
-
-def trial_table(records: Sequence[dict[str, Any]]) -> str:
-    """One row per trial with the headline columns that any record has."""
-    frame = pd.DataFrame.from_records(list(records))
-    for column in ("params", "data_train_samples", "data_test_samples"):
-        if column in frame.columns:
-            frame[column] = frame[column].astype("Int64")
-    columns = [column for column in TRIAL_COLUMNS if column in frame.columns]
-    return frame[columns].to_string(index=False, float_format=lambda value: f"{value:.4g}", na_rep="")
+CELL = ["arch", "hardware_xla", "style"]
+MEDIANS = {
+    "step_ms_median": "step_ms",
+    "time_to_first_step_ms": "first_step_total_ms",
+    "test_accuracy": "accuracy",
+    "pct_of_peak": "pct_peak",
+}
 
 
-def verify_table(cells: Sequence[Cell]) -> str:
+def sweep_table(frame: pd.DataFrame) -> str:
+    """One line per style × arch × XLA: trials by status and medians over ok repeats."""
+    frame = frame.assign(hardware_xla=frame["hardware_xla"].map({True: "xla", False: "-"}))
+    counts = frame.groupby(CELL)["status"].agg(lambda s: " ".join(f"{n} {k}" for k, n in Counter(s).items()))
+    ok = frame[frame["status"] == "ok"]
+    medians = ok.groupby(CELL)[list(MEDIANS)].median().rename(columns=MEDIANS)
+    table = pd.concat([counts.rename("trials"), medians], axis=1).reset_index()
+    return table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
+
+
+def verify_table(cells: Sequence[Any]) -> str:
     """One line per architecture × style with its verdict, then a count per status."""
     lines = [f"{'arch':<9} {'style':<11} {'params':>7} {'max |diff|':>10}  verdict"]
     for cell in cells:
@@ -47,18 +49,21 @@ def verify_table(cells: Sequence[Cell]) -> str:
 
 
 class PrintSummary(Callback):
-    """Collects each job's returned record; prints the table at the end."""
+    """Remembers which sweep folders the jobs wrote to; prints their summary at the end."""
 
     def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
+        self.folders: dict[Path, None] = {}
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if job_return.status == JobStatus.COMPLETED and isinstance(job_return.return_value, dict):
-            self.records.append(job_return.return_value)
+        row = job_return.return_value if job_return.status == JobStatus.COMPLETED else None
+        if isinstance(row, dict) and row.get("sweep_id"):
+            self.folders[Path(config.results.dir) / str(row["sweep_id"])] = None
 
     def _print(self) -> None:
-        if self.records:
-            print(trial_table(self.records), flush=True)
+        from bench.results import load
+
+        for folder in self.folders:
+            print(f"\n{folder}:\n{sweep_table(load(folder))}", flush=True)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         self._print()

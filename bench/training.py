@@ -3,8 +3,8 @@
 Keras styles train the way their users train them: `compile` + `fit`. The raw
 style trains with a `tf.function` step over a `GradientTape`, with the same
 loss, the same optimizer arithmetic and the same input pipeline. Both report
-each step's end to a `StepClock`, after the step's result has been fetched,
-so asynchronous work is inside the interval it belongs to.
+each execution's end to a `StepClock` after its result has been fetched, so
+asynchronous work is inside the interval it belongs to.
 """
 
 from __future__ import annotations
@@ -18,33 +18,15 @@ import tensorflow as tf
 from scipy.special import log_softmax
 
 from bench.archs import ArchSpec, BranchedSpec, is_multi_output
-from bench.config import TrainConfig
+from bench.config import HardwareConfig, TrainConfig
 from bench.data import coarse_labels
 from bench.styles import KERAS_STYLES
-
-OPTIMIZERS = ("adam", "sgd")
-
-
-class StepClock:
-    """Timestamps (perf_counter) of step ends; step times are the gaps between them."""
-
-    def __init__(self) -> None:
-        self.ends: list[float] = []
-
-    def start(self) -> None:
-        self.ends = [time.perf_counter()]
-
-    def step_done(self) -> None:
-        self.ends.append(time.perf_counter())
-
-    def step_ms(self, steps_per_tick: int = 1) -> np.ndarray:
-        """Milliseconds per step; one tick may cover several steps (steps_per_execution)."""
-        return np.diff(np.asarray(self.ends)) * 1000.0 / steps_per_tick
+from bench.timing import StepClock
 
 
-class _ClockCallback(keras.callbacks.Callback):
+class _StepCallback(keras.callbacks.Callback):
     """Overriding on_train_batch_end makes Keras call it synchronously, with logs
-    already converted to Python numbers: the step has finished when it runs."""
+    already converted to Python numbers: the execution has finished when it runs."""
 
     def __init__(self, clock: StepClock) -> None:
         super().__init__()
@@ -54,7 +36,22 @@ class _ClockCallback(keras.callbacks.Callback):
         self.clock.start()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.clock.step_done()
+        self.clock.tick()
+
+
+class _EpochCallback(keras.callbacks.Callback):
+    """Seconds per epoch; Keras fetches the epoch's logs before on_epoch_end."""
+
+    def __init__(self, seconds: list[float]) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self.started)
 
 
 def targets(spec: ArchSpec, labels: np.ndarray, dataset: str) -> Any:
@@ -80,10 +77,12 @@ def loss_weights(spec: ArchSpec) -> dict[str, float] | None:
 
 
 class KerasTrainer:
-    """compile + fit, with a callback that clocks every step."""
+    """compile + fit, with callbacks that clock every execution and every epoch."""
 
-    def __init__(self, model: keras.Model, spec: ArchSpec, train: TrainConfig) -> None:
-        self.model, self.spec, self.train = model, spec, train
+    def __init__(
+        self, model: keras.Model, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig
+    ) -> None:
+        self.model, self.spec, self.train, self.hardware = model, spec, train, hardware
 
     def compile(self) -> None:
         optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[self.train.optimizer]
@@ -93,26 +92,75 @@ class KerasTrainer:
             optimizer=optimizer(learning_rate=self.train.learning_rate),
             loss={name: loss for name in weights} if weights else loss,
             loss_weights=weights,
+            jit_compile=self.hardware.xla,
+            run_eagerly=self.train.run_eagerly,
+            steps_per_execution=self.train.steps_per_execution,
         )
 
-    def fit(self, data: tf.data.Dataset, steps: int, clock: StepClock) -> None:
+    def fit(self, data: tf.data.Dataset, executions: int, clock: StepClock) -> None:
+        steps = executions * self.train.steps_per_execution
+        callbacks = [_StepCallback(clock)]
+        self.model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False, callbacks=callbacks)
+
+    def fit_epochs(self, data: tf.data.Dataset, steps_per_epoch: int, epochs: int) -> list[float]:
+        seconds: list[float] = []
+        callbacks = [_EpochCallback(seconds)]
         self.model.fit(
-            data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False, callbacks=[_ClockCallback(clock)]
+            data,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            verbose=0,
+            shuffle=False,
+            callbacks=callbacks,
         )
+        return seconds
+
+
+class LossScale:
+    """Dynamic loss scaling as Keras's LossScaleOptimizer does it for float16:
+    start at 2**15, halve on non-finite gradients (skipping the step), double
+    after 2,000 finite steps in a row."""
+
+    def __init__(self, initial: float = 2.0**15, growth_steps: int = 2000) -> None:
+        self.value = tf.Variable(initial, trainable=False)
+        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.growth_steps = growth_steps
+
+    def scale(self, loss: tf.Tensor) -> tf.Tensor:
+        return loss * self.value
+
+    def unscale(self, gradients: list[tf.Tensor]) -> tuple[list[tf.Tensor], tf.Tensor]:
+        unscaled = [g / self.value for g in gradients]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in unscaled])
+        grow = tf.logical_and(finite, self.good_steps + 1 >= self.growth_steps)
+        zero = tf.constant(0, tf.int64)
+        self.good_steps.assign(tf.where(finite, tf.where(grow, zero, self.good_steps + 1), zero))
+        self.value.assign(tf.where(finite, tf.where(grow, self.value * 2.0, self.value), self.value / 2.0))
+        return unscaled, finite
 
 
 class RawTrainer:
-    """A tf.function train step: GradientTape, then Keras's Adam (or SGD) arithmetic by hand."""
+    """A train step over a GradientTape with Keras's Adam (or SGD) arithmetic by hand.
 
-    def __init__(self, model: Any, spec: ArchSpec, train: TrainConfig) -> None:
-        self.model, self.spec, self.train = model, spec, train
+    Mirrors Keras's structure: the step itself may be XLA-compiled, and an outer
+    tf.function pulls `steps_per_execution` batches from the iterator and runs it.
+    """
+
+    def __init__(self, model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig) -> None:
+        self.model, self.spec, self.train, self.hardware = model, spec, train, hardware
 
     def compile(self) -> None:
         variables = self.model.params
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.moments = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
         self.velocities = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
-        self.step = tf.function(self._step)
+        self.loss_scale = LossScale() if self.hardware.precision == "mixed_float16" else None
+        if self.train.run_eagerly:
+            self.one_step, self.execution = self._step, self._execution
+        else:
+            # Plain Python loops over constants: nothing for autograph to convert, so skip it.
+            self.one_step = tf.function(self._step, jit_compile=self.hardware.xla, autograph=False)
+            self.execution = tf.function(self._execution, autograph=False)
 
     def _loss(self, images: tf.Tensor, labels: Any) -> tf.Tensor:
         outputs = self.model.forward(images)
@@ -124,14 +172,23 @@ class RawTrainer:
     def _step(self, images: tf.Tensor, labels: Any) -> tf.Tensor:
         with tf.GradientTape() as tape:
             loss = self._loss(images, labels)
-        gradients = tape.gradient(loss, self.model.params)
+            scaled = self.loss_scale.scale(loss) if self.loss_scale else loss
+        gradients = tape.gradient(scaled, self.model.params)
+        if self.loss_scale:
+            gradients, finite = self.loss_scale.unscale(gradients)
+            tf.cond(finite, lambda: self._apply(gradients), tf.no_op)
+        else:
+            self._apply(gradients)
+        return loss
+
+    def _apply(self, gradients: list[tf.Tensor]) -> tf.Operation:
         self.iterations.assign_add(1)
         if self.train.optimizer == "sgd":
             for variable, gradient in zip(self.model.params, gradients, strict=True):
                 variable.assign_sub(self.train.learning_rate * gradient)
         else:
             self._adam(gradients)
-        return loss
+        return tf.no_op()
 
     def _adam(self, gradients: list[tf.Tensor], beta_1: float = 0.9, beta_2: float = 0.999) -> None:
         """keras.optimizers.Adam's update with its defaults (epsilon 1e-7), written out."""
@@ -143,33 +200,51 @@ class RawTrainer:
             v.assign_add((tf.square(gradient) - v) * (1.0 - beta_2))
             variable.assign_sub(alpha * m / (tf.sqrt(v) + 1e-7))
 
-    def fit(self, data: tf.data.Dataset, steps: int, clock: StepClock) -> None:
-        batches = iter(data)
+    def _execution(self, iterator: Any) -> tf.Tensor:
+        loss = tf.constant(0.0)
+        for _ in range(self.train.steps_per_execution):
+            images, labels = next(iterator)
+            loss = self.one_step(images, labels)
+        return loss
+
+    def fit(self, data: tf.data.Dataset, executions: int, clock: StepClock) -> None:
+        iterator = iter(data)
         clock.start()
-        for _ in range(steps):
-            images, labels = next(batches)
-            self.step(images, labels).numpy()  # fetch: the step has really finished
-            clock.step_done()
+        for _ in range(executions):
+            self.execution(iterator).numpy()  # fetch: the execution has really finished
+            clock.tick()
+
+    def fit_epochs(self, data: tf.data.Dataset, steps_per_epoch: int, epochs: int) -> list[float]:
+        iterator = iter(data)
+        seconds = []
+        for _ in range(epochs):
+            started = time.perf_counter()
+            for _ in range(steps_per_epoch // self.train.steps_per_execution):
+                loss = self.execution(iterator)
+            np.asarray(loss)
+            seconds.append(time.perf_counter() - started)
+        return seconds
 
 
 def _mean_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     labels = tf.cast(labels, tf.int32)
+    logits = tf.cast(logits, tf.float32)
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
 
 
-def trainer_for(style: str, model: Any, spec: ArchSpec, train: TrainConfig) -> KerasTrainer | RawTrainer:
-    if train.optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {train.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
-    return (KerasTrainer if style in KERAS_STYLES else RawTrainer)(model, spec, train)
+def trainer_for(
+    style: str, model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig
+) -> KerasTrainer | RawTrainer:
+    return (KerasTrainer if style in KERAS_STYLES else RawTrainer)(model, spec, train, hardware)
 
 
 def predict_logits(model: Any, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
-    """Direct model calls in batches, the same for every style; always a dict of outputs."""
+    """Direct model calls in batches, the same for every style; always a dict of float32 outputs."""
     chunks: list[dict[str, np.ndarray]] = []
     for start in range(0, len(images), batch_size):
         outputs = model(images[start : start + batch_size])
         outputs = outputs if isinstance(outputs, dict) else {"class": outputs}
-        chunks.append({name: np.asarray(value) for name, value in outputs.items()})
+        chunks.append({name: np.asarray(value, dtype=np.float32) for name, value in outputs.items()})
     return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
 
 

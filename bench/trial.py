@@ -1,22 +1,29 @@
 """One configuration: build, train, time, evaluate -> one record (numbers, never text).
 
-First cut: build time, the median steady step and test accuracy. Steps before
-`warmup_steps(steps)` (tracing, first-call work) are kept out of the median.
+Phases, in order, each timed on its own (see README "Metrics"):
+construct -> build -> (reference check, untimed) -> compile -> first execution
+-> warm-up executions -> timed executions -> full epochs -> evaluation ->
+predict/call latency -> save/load round trip.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import time
+import os
+import resource
+import tempfile
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
-from bench import data, styles, training
-from bench.config import DataConfig, RunConfig
+from bench import archs, data, styles, training
+from bench.config import DataConfig, HardwareConfig, RunConfig
+from bench.timing import StepClock, elapsed_ms, median_call_ms, step_summary
+
+LATENCY_BATCHES = (1, 128)
 
 
 @functools.lru_cache(maxsize=4)
@@ -25,75 +32,167 @@ def _load_cached(fields: tuple[tuple[str, Any], ...]) -> data.Dataset:
 
 
 def load_data(config: DataConfig) -> data.Dataset:
-    """Load once per process for identical data settings (sweeps run many trials)."""
+    """Load once per process for identical data settings (inline sweeps run many trials)."""
     return _load_cached(tuple(sorted(asdict(config).items())))
 
 
-def warmup_steps(steps: int) -> int:
-    """Steps left out of the steady median: at least the first, about a tenth of the run."""
-    return max(1, steps // 10)
-
-
-def gpu_problem(device: str) -> str | None:
-    """Why the requested device cannot be used, or None. On cpu, GPUs are hidden."""
+def configure_runtime(hardware: HardwareConfig) -> str | None:
+    """Apply device, threads and precision; return why the trial must be skipped, or None."""
+    import keras
     import tensorflow as tf
 
-    if device == "cpu":
-        # RuntimeError: devices were already initialised by an earlier trial in this process.
-        with contextlib.suppress(RuntimeError):
+    # RuntimeError: the runtime was initialised by an earlier trial in this (inline) process.
+    with contextlib.suppress(RuntimeError):
+        if hardware.threads > 0:
+            tf.config.threading.set_intra_op_parallelism_threads(hardware.threads)
+        if hardware.device == "cpu":
             tf.config.set_visible_devices([], "GPU")
-        return None
-    if device == "gpu" and not tf.config.list_physical_devices("GPU"):
+    if hardware.device == "gpu" and not tf.config.list_physical_devices("GPU"):
         return "no GPU visible to TensorFlow on this machine"
+    keras.mixed_precision.set_global_policy(hardware.precision)
     return None
 
 
-def run_trial(config: RunConfig) -> dict[str, Any]:
-    """One record for one style × architecture: `ok`, `skipped` or `not_applicable`."""
-    cell = {"style": config.style, "arch": config.arch.name, "device": config.hardware.device}
-    problem = gpu_problem(config.hardware.device)
+def run_trial(config: RunConfig, peak_gflops: float | None = None) -> dict[str, Any]:
+    """One record: status `ok`, `skipped` or `not_applicable`; other failures raise."""
+    problem = configure_runtime(config.hardware)
     if problem:
-        return {**cell, "status": "skipped", "reason": problem}
+        return {"status": "skipped", "reason": problem}
     try:
-        return {**cell, "status": "ok", **measure(config)}
+        return {"status": "ok", **measure(config, peak_gflops)}
     except styles.NotExpressible as reason:
-        return {**cell, "status": "not_applicable", "reason": str(reason)}
+        return {"status": "not_applicable", "reason": str(reason)}
 
 
-def measure(config: RunConfig) -> dict[str, Any]:
-    """Build, train `train.steps` steps and evaluate; raises NotExpressible."""
-    dataset = load_data(config.data)
+def _matches_reference(model: Any, spec: archs.ArchSpec) -> bool:
+    reference = styles.build(styles.REFERENCE_STYLE, spec)
+    same_count = model.count_params() == reference.count_params()
+    return same_count and styles.weight_shapes(model) == styles.weight_shapes(reference)
+
+
+def build_phases(config: RunConfig, record: dict[str, Any]) -> Any:
+    """Construct, build and compile, each timed; returns the trainer."""
+    import keras
+
     keras.utils.set_random_seed(config.train.seed)
+    with elapsed_ms(record, "construct_ms"):
+        model = styles.construct(config.style, config.arch)
+    if config.style not in styles.KERAS_STYLES and config.hardware.precision != "float32":
+        import tensorflow as tf  # the raw style reads no Keras policy: tell it what to compute in
 
-    started = time.perf_counter()
-    model = styles.build(config.style, config.arch)
-    build_ms = (time.perf_counter() - started) * 1000.0
+        model.compute_dtype = tf.float16 if config.hardware.precision == "mixed_float16" else tf.bfloat16
+    with elapsed_ms(record, "build_ms"):
+        styles.build_weights(model)
+    record["params"] = int(model.count_params())
+    record["matches_reference"] = _matches_reference(model, config.arch)
+    trainer = training.trainer_for(config.style, model, config.arch, config.train, config.hardware)
+    with elapsed_ms(record, "compile_ms"):
+        trainer.compile()
+    return trainer
 
-    trainer = training.trainer_for(config.style, model, config.arch, config.train)
-    trainer.compile()
+
+def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, record: dict[str, Any]) -> None:
+    """First execution, warm-up, timed executions, then full epochs."""
+    train = config.train
     labels = training.targets(config.arch, dataset.y_train, dataset.provenance.dataset)
-    images = data.model_inputs(dataset.x_train)
-    batches = training.pipeline(images, labels, config.train.batch_size, config.train.seed)
-    clock = training.StepClock()
-    trainer.fit(batches, config.train.steps, clock)
-    step_ms = clock.step_ms()
-    steady = step_ms[warmup_steps(len(step_ms)) :]
-
-    test_labels = training.targets(config.arch, dataset.y_test, dataset.provenance.dataset)
-    scores = training.evaluate(
-        model, data.model_inputs(dataset.x_test), test_labels, config.train.eval_batch_size
+    batches = training.pipeline(data.model_inputs(dataset.x_train), labels, train.batch_size, train.seed)
+    per_execution = train.steps_per_execution
+    warmup_executions = -(-train.warmup_steps // per_execution)
+    clock = StepClock()
+    trainer.fit(batches, 1 + warmup_executions + train.timed_steps, clock)
+    gaps = clock.gaps_ms(per_execution)
+    record["first_step_ms"] = float(gaps[0] * per_execution)
+    record.update(step_summary(gaps[-train.timed_steps :], train.batch_size))
+    record["time_to_first_step_ms"] = sum(
+        record[k] for k in ("construct_ms", "build_ms", "compile_ms", "first_step_ms")
     )
-    provenance = dataset.provenance
+    steps_per_epoch = (len(dataset.x_train) // train.batch_size) // per_execution * per_execution
+    if train.epochs > 0 and steps_per_epoch > 0:
+        record["epoch_s"] = float(np.median(trainer.fit_epochs(batches, steps_per_epoch, train.epochs)))
+
+
+def latency_phases(model: Any, images: np.ndarray, repeats: int, record: dict[str, Any]) -> None:
+    """model.predict against a direct model(x) call, at batch 1 and 128."""
+    for size in LATENCY_BATCHES:
+        batch = images[:size]
+        record[f"call_ms_b{size}"] = median_call_ms(lambda b=batch: _fetch(model(b)), repeats)
+        predict = getattr(model, "predict", None)  # the raw style has no predict()
+        record[f"predict_ms_b{size}"] = (
+            median_call_ms(lambda b=batch, p=predict: p(b, batch_size=len(b), verbose=0), repeats)
+            if predict
+            else float("nan")
+        )
+
+
+def _fetch(outputs: Any) -> Any:
+    return (
+        {k: np.asarray(v) for k, v in outputs.items()} if isinstance(outputs, dict) else np.asarray(outputs)
+    )
+
+
+def save_load_phase(model: Any, images: np.ndarray, record: dict[str, Any]) -> None:
+    """Round trip through the style's own format; ok only if the outputs survive."""
+    expected = training.predict_logits(model, images, len(images))
+    with tempfile.TemporaryDirectory() as folder, elapsed_ms(record, "save_load_ms"):
+        try:
+            loaded = _save_and_load(model, Path(folder))
+            restored = training.predict_logits(loaded, images, len(images))
+            ok = all(np.allclose(restored[k], expected[k], atol=1e-5) for k in expected)
+            record["save_load_ok"], record["save_load_error"] = ok, "" if ok else "outputs changed"
+        except Exception as error:  # the point is to record whether it works at all
+            record["save_load_ok"], record["save_load_error"] = (
+                False,
+                f"{type(error).__name__}: {error}"[:500],
+            )
+
+
+def _save_and_load(model: Any, folder: Path) -> Any:
+    import keras
+    import tensorflow as tf
+
+    if isinstance(model, keras.Model):
+        model.save(folder / "model.keras")
+        return keras.models.load_model(folder / "model.keras")
+    tf.saved_model.save(model, str(folder / "saved_model"))
+    restored = tf.saved_model.load(str(folder / "saved_model"))
+    return lambda images: restored.forward(tf.convert_to_tensor(images, tf.float32))
+
+
+def measure(config: RunConfig, peak_gflops: float | None) -> dict[str, Any]:
+    """All phases of one trial; raises NotExpressible before any timing."""
+    import keras
+
+    from bench.machine import accelerator_environment
+
+    dataset = load_data(config.data)
+    record: dict[str, Any] = {}
+    trainer = build_phases(config, record)
+    training_phases(config, trainer, dataset, record)
+    test_images = data.model_inputs(dataset.x_test)
+    test_labels = training.targets(config.arch, dataset.y_test, dataset.provenance.dataset)
+    record.update(training.evaluate(trainer.model, test_images, test_labels, config.train.eval_batch_size))
+    latency_phases(trainer.model, test_images, config.train.latency_repeats, record)
+    save_load_phase(trainer.model, test_images[:8], record)
+    flops = archs.train_flops(config.arch) * config.train.batch_size
+    record["train_gflop_per_step"] = flops / 1e9
+    record["gflops_per_s"] = flops / (record["step_ms_median"] / 1000.0) / 1e9
+    if peak_gflops:
+        record["peak_gflops"] = peak_gflops
+        record["pct_of_peak"] = 100.0 * record["gflops_per_s"] / peak_gflops
+    record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    record["threads"] = config.hardware.threads or os.cpu_count() or 0
+    record["backend"] = keras.backend.backend()
+    record.update(_provenance_columns(dataset.provenance))
+    record.update(accelerator_environment())
+    return record
+
+
+def _provenance_columns(provenance: data.Provenance) -> dict[str, Any]:
     return {
-        "backend": keras.backend.backend(),
-        "params": int(model.count_params()),
-        "build_ms": build_ms,
-        "first_step_ms": float(step_ms[0]),
-        "step_ms_median": float(np.median(steady)),
-        "steps": config.train.steps,
-        **scores,
         "data_source": provenance.source,
+        "data_location": provenance.location,
         "data_train_samples": provenance.train_samples,
         "data_test_samples": provenance.test_samples,
         "data_sha256": provenance.sha256,
+        "data_note": provenance.note,
     }

@@ -20,7 +20,8 @@ from bench import cli
         ),
         ("arch=nosuch", "unknown arch 'nosuch'; choose one of: branched, cnn, mlp, residual"),
         ("train.stepz=3", "Key 'stepz' not in 'TrainConfig'"),
-        ("train.steps=many", "could not be converted to Integer"),
+        ("train.timed_steps=many", "could not be converted to Integer"),
+        ("hardware.precision=float8", "unknown hardware.precision 'float8'; choose one of: float32"),
     ],
 )
 def test_bad_override_ends_in_one_line_naming_the_fix(capsys, override, expected):
@@ -49,19 +50,25 @@ def test_the_installed_console_script_reports_the_same_line():
 @pytest.mark.slow
 def test_run_prints_a_result_table(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # Hydra writes its outputs/ folder here
-    assert cli.main(["run", "style=raw", "arch=mlp", "train.steps=20", "data=embedded"]) == 0
+    overrides = ["style=raw", "arch=mlp", "train.timed_steps=5", "data=embedded", "isolation=inline"]
+    assert cli.main(["run", *overrides]) == 0
     out = capsys.readouterr().out
-    assert "step_ms_median" in out and "test_accuracy" in out and "embedded" in out
+    assert "step_ms" in out and "accuracy" in out and "1 ok" in out
 
 
 @pytest.mark.slow
-def test_bad_data_setting_ends_in_one_line(tmp_path, monkeypatch, capsys):
+def test_bad_data_setting_ends_in_one_line_and_an_error_row(tmp_path, monkeypatch, capsys):
+    from bench.results import load
+
     monkeypatch.chdir(tmp_path)
+    overrides = ["data.source=idx", f"data.idx_dir={tmp_path / 'missing'}", "isolation=inline", "sweep_id=d"]
     with pytest.raises(SystemExit) as caught:
-        cli.main(["run", "data.source=idx", f"data.idx_dir={tmp_path / 'missing'}", "train.steps=5"])
-    assert caught.value.code == 2
+        cli.main(["run", *overrides])
+    assert caught.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("bench: error:") and "IDX directory not found" in err[-1]
+    assert err[-1].startswith("bench: trial functional/mlp repeat 1 failed: DataError:")
+    assert "IDX directory not found; set data.idx_dir or BENCH_MNIST_DIR" in err[-1]
+    assert load(tmp_path / "results" / "d").loc[0, "status"] == "error"
 
 
 def test_unknown_command_names_the_commands(capsys):

@@ -59,8 +59,16 @@ class RawModel(tf.Module):
     def __init__(self, params: Params, forward: Callable[[tf.Tensor], Any], name: str) -> None:
         super().__init__(name=name)
         self.params = params.variables
+        # float32 weights always; float16/bfloat16 compute under a mixed precision setting.
+        # Read when the forward pass is first traced, so set it before the first call.
+        self.compute_dtype = tf.float32
+
+        def mixed_forward(images: tf.Tensor) -> Any:
+            outputs = forward(tf.cast(images, self.compute_dtype))
+            return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), outputs)
+
         signature = [tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32)]
-        self.forward = tf.function(forward, input_signature=signature)
+        self.forward = tf.function(mixed_forward, input_signature=signature)
 
     def __call__(self, images: Any) -> Any:
         return self.forward(tf.convert_to_tensor(images, dtype=tf.float32))
@@ -80,7 +88,12 @@ class RawModel(tf.Module):
 
 def dense(x: tf.Tensor, layer: Layer) -> tf.Tensor:
     kernel, bias = layer
-    return tf.matmul(x, kernel) + bias
+    return tf.matmul(x, tf.cast(kernel, x.dtype)) + tf.cast(bias, x.dtype)
+
+
+def conv(x: tf.Tensor, layer: Layer) -> tf.Tensor:
+    kernel, bias = layer
+    return tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides=1, padding="VALID") + tf.cast(bias, x.dtype)
 
 
 def flatten(x: tf.Tensor) -> tf.Tensor:
@@ -109,8 +122,8 @@ def cnn(spec: CnnSpec) -> RawModel:
 
     def forward(images: tf.Tensor) -> tf.Tensor:
         x = images
-        for kernel, bias in convs:
-            x = tf.nn.relu(tf.nn.conv2d(x, kernel, strides=1, padding="VALID") + bias)
+        for layer in convs:
+            x = tf.nn.relu(conv(x, layer))
             x = tf.nn.max_pool2d(x, spec.pool_size, strides=spec.pool_size, padding="VALID")
         return dense(flatten(x), classifier)
 
