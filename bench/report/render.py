@@ -1,0 +1,100 @@
+"""Render a Summary as one self-contained HTML page (Jinja2, autoescaped, figures
+inline) and as Markdown fit for a pull request or a CI job summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from bench import results
+from bench.report.figures import all_figures
+from bench.report.summarize import Summary, summarize, with_settings
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}g}"
+
+
+def _interval(low: Any, high: Any) -> str:
+    return "-" if _number(low) == "-" else f"{_number(low)}–{_number(high)}"
+
+
+def table_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The per-cell table, formatted for people."""
+    rows = []
+    for _, row in table.iterrows():
+        rows.append(
+            {
+                "arch": row["arch"], "setting": row["setting"], "style": row["style"], "label": row["label"],
+                "n": row["n"], "median": _number(row["median"]), "ci": _interval(row["low"], row["high"]),
+                "ratio": _number(row.get("ratio"), 3), "ratio_ci": _interval(row.get("ratio_low"), row.get("ratio_high")),
+                "p": _number(row.get("p_value"), 2), "significant": bool(row.get("significant") is True),
+            }
+        )  # fmt: skip
+    return rows
+
+
+def render_html(summary: Summary, figures: list, written: str) -> str:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    return environment.get_template("report.html.j2").render(
+        summary=summary,
+        figures=figures,
+        rows=table_rows(summary.table),
+        na=summary.not_applicable.to_dict("records"),
+        errors=summary.errors.to_dict("records"),
+        skipped=summary.skipped.to_dict("records"),
+        written=written,
+    )
+
+
+def render_markdown(summary: Summary) -> str:
+    """Verdicts and the steady-step table, for a PR comment or $GITHUB_STEP_SUMMARY."""
+    lines = [f"## stylebench: sweep `{summary.sweep_id}` ({summary.trials} trials)", ""]
+    lines += [f"> **Warning:** {banner}" for banner in summary.banners]
+    lines += ["", "### Verdicts", ""] + [f"- {line}" for line in summary.verdicts or ["(no comparisons)"]]
+    steps = pd.DataFrame(table_rows(summary.table[summary.table["metric"] == "step_ms_median"]))
+    if not steps.empty:
+        steps = steps.drop(columns=["label", "significant"]).rename(
+            columns={
+                "median": "step ms",
+                "ci": "95% CI",
+                "ratio": f"× {summary.reference}",
+                "ratio_ci": "ratio CI",
+            }
+        )
+        lines += ["", "### Steady step time", "", steps.to_markdown(index=False)]
+    if len(summary.not_applicable):
+        lines += ["", "### Not applicable", "", summary.not_applicable.to_markdown(index=False)]
+    if len(summary.errors):
+        errors = summary.errors.assign(
+            error=summary.errors["error"].str.replace("|", "\\|").str.slice(0, 200)
+        )
+        lines += ["", "### Errors", "", errors.to_markdown(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def build_report(
+    results_dir: str | Path, out_dir: str | Path = "reports", reference: str = "functional"
+) -> Path:
+    """Write <out_dir>/<sweep_id>/index.html and summary.md; return the folder."""
+    frame = results.load(results_dir)
+    summary = summarize(frame, reference)
+    ok = with_settings(frame[frame["status"] == "ok"])
+    figures = all_figures(ok, summary.table, reference)
+    folder = Path(out_dir) / Path(results_dir).name
+    folder.mkdir(parents=True, exist_ok=True)
+    written = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    results.write_atomic(folder / "index.html", render_html(summary, figures, written).encode())
+    results.write_atomic(folder / "summary.md", render_markdown(summary).encode())
+    return folder

@@ -1,0 +1,142 @@
+"""Reports from a synthetic results table with known differences."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bench import results, stats
+from bench.archs import default_spec
+from bench.config import RunConfig
+from bench.report import build_report
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+EVIL = '<script>alert("pwned")</script> & <b>bold</b>'
+STEP_MS = {
+    "functional": [10.0, 10.2, 9.9, 10.1, 10.05],
+    "subclass": [15.1, 15.3, 14.8, 15.0, 15.2],  # 1.5x slower: a real difference
+    "raw": [10.1, 9.9, 10.2, 10.0, 9.7],  # the same within noise
+}
+ENVIRONMENT = {
+    "tensorflow_version": "2.21.0", "keras_version": "3.15.1", "python_version": "3.11.7", "backend": "tensorflow",
+    "cpu_model": "AMD EPYC", "cpu_count": 2, "host": "vm", "git_commit": "abc123", "data_source": "embedded",
+    "data_train_samples": 4000, "data_test_samples": 1000, "data_sha256": "f00d", "peak_gflops": 100.0,
+}  # fmt: skip
+
+
+def _row(style: str, arch: str, repeat: int, **values) -> dict:
+    config = RunConfig(style=style, arch=default_spec(arch), repeat=repeat, sweep_id="synthetic")
+    return {**results.config_columns(config), **ENVIRONMENT, **values}
+
+
+def synthetic_rows() -> list[dict]:
+    rows = []
+    for style, steps in STEP_MS.items():
+        for repeat, step in enumerate(steps, start=1):
+            phases = {"construct_ms": 50.0, "build_ms": 1.0, "compile_ms": 10.0, "first_step_ms": 900.0}
+            rows.append(
+                _row(style, "mlp", repeat, status="ok", step_ms_median=step, test_accuracy=0.9 + repeat / 1000,
+                     time_to_first_step_ms=sum(phases.values()), gflops_per_s=7.8 / step, **phases)
+            )  # fmt: skip
+    reason = "keras.Sequential hands one tensor from layer to layer"
+    rows.append(_row("sequential", "residual", 1, status="not_applicable", reason=reason))
+    rows.append(_row("functions", "mlp", 1, status="error", error=f"ValueError: {EVIL}"))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("results") / "synthetic"
+    folder.mkdir()
+    for index, row in enumerate(synthetic_rows()):
+        results.write_row(folder / f"row{index}.parquet", row)
+    return build_report(folder, tmp_path_factory.mktemp("reports"))
+
+
+def test_verdicts_say_which_difference_is_real(report):
+    html = (report / "index.html").read_text()
+    slower = stats.compare(STEP_MS["subclass"], STEP_MS["functional"])
+    expected = (
+        f"On mlp (cpu, no XLA, float32), subclass steps {slower.ratio:.2f}× functional "
+        f"(95% CI {slower.low:.2f}–{slower.high:.2f}): significantly slower"
+    )
+    assert expected in html
+    same = stats.compare(STEP_MS["raw"], STEP_MS["functional"])
+    assert (
+        f"raw steps {same.ratio:.2f}× functional (95% CI {same.low:.2f}–{same.high:.2f}): "
+        "no significant difference"
+    ) in html
+
+
+def test_per_cell_table_shows_bootstrap_bounds(report):
+    html = (report / "index.html").read_text()
+    estimate = stats.median_ci(STEP_MS["subclass"])
+    assert f"{estimate.low:.4g}–{estimate.high:.4g}" in html
+
+
+def test_error_text_is_escaped_and_not_applicable_cells_keep_their_reason(report):
+    html = (report / "index.html").read_text()
+    assert EVIL not in html and "<script>" not in html
+    assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in html
+    assert "keras.Sequential hands one tensor from layer to layer" in html
+
+
+def test_every_figure_is_inline_and_nothing_is_fetched(report):
+    html = (report / "index.html").read_text()
+    images = re.findall(r"<img [^>]*src=\"([^\"]*)\"", html)
+    assert len(images) >= 4 and all(src.startswith("data:image/png;base64,") for src in images)
+    assert not re.search(r"<(script|link|iframe)\b", html)
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)
+
+
+def test_embedded_data_raises_a_banner_and_markdown_carries_the_verdicts(report):
+    html = (report / "index.html").read_text()
+    assert 'class="banner"' in html and "embedded MNIST subset" in html
+    markdown = (report / "summary.md").read_text()
+    assert "significantly slower" in markdown and "| subclass" in markdown
+
+
+def test_mixed_machines_raise_a_banner(tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    rows = synthetic_rows()[:10]
+    rows[0]["host"] = "other-machine"
+    for index, row in enumerate(rows):
+        results.write_row(folder / f"row{index}.parquet", row)
+    html = (build_report(folder, tmp_path / "out") / "index.html").read_text()
+    assert "This sweep mixes hosts: other-machine, vm" in html
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="apt install chromium (.ci/run does)")
+def test_report_renders_in_headless_chromium_offline(report):
+    from playwright.sync_api import sync_playwright
+
+    problems, requests = [], []
+    screenshot = REPO / "reports" / "_tests" / "report-screenshot.png"
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto((report / "index.html").as_uri(), wait_until="load")
+        loaded = page.evaluate(
+            "[...document.images].every(image => image.complete && image.naturalWidth > 0)"
+        )
+        page.screenshot(path=str(screenshot), full_page=True)
+        browser.close()
+    assert problems == []
+    assert [url for url in requests if not url.startswith(("file://", "data:"))] == []
+    assert loaded and screenshot.stat().st_size > 10_000
