@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test verify lint clean
+.PHONY: bench test verify lint clean benchmark benchmark-compare baseline gate
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,13 +21,33 @@ bench: $(STAMP)
 	$(BIN)/bench run sweep=quick sweep_id=$(SWEEP_ID)
 	$(BIN)/bench report results/$(SWEEP_ID)
 
-## the test suite (a few minutes on 2 cores)
+## the test suite (about five minutes on 2 cores); benchmarks run once each, untimed
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --benchmark-disable
+
+## time the pytest-benchmark suites and save the run under .benchmarks/
+benchmark: $(STAMP)
+	$(BIN)/python -m pytest tests/benchmarks --benchmark-autosave --benchmark-min-rounds=20
+
+## compare with the last saved run; fail when a median is more than 15% slower
+benchmark-compare: $(STAMP)
+	$(BIN)/python -m pytest tests/benchmarks --benchmark-compare --benchmark-compare-fail=median:15%
 
 ## prove the styles build identical models
 verify: $(STAMP)
 	$(BIN)/bench verify
+
+## re-measure the committed baseline the compare gate checks against (results/baseline/)
+baseline: $(STAMP)
+	rm -rf results/baseline
+	$(BIN)/bench run sweep=gate sweep_id=baseline
+
+## run the gate's sweep now and compare it with results/baseline (exit 1 on a regression)
+GATE_ID := gate-$(shell date +%Y-%m-%d_%H-%M-%S)
+GATE_THRESHOLD ?= 25%
+gate: $(STAMP)
+	$(BIN)/bench run sweep=gate sweep_id=$(GATE_ID)
+	$(BIN)/bench compare results/baseline results/$(GATE_ID) --threshold $(GATE_THRESHOLD) --markdown reports/$(GATE_ID)-compare.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

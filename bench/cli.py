@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -29,6 +30,7 @@ commands:
                          bench run style=subclass arch=cnn train.steps=200
   verify [--arch A ...]  prove the styles build identical models; exits 1 on a mismatch
   report RESULTS_DIR     write reports/<sweep_id>/index.html and summary.md
+  compare BASE CURRENT   regression gate: exit 0 clean, 1 regression, 2 unusable input
 """
 
 
@@ -148,7 +150,49 @@ def report_command(args: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"run": run_command, "verify": verify_command, "report": report_command}
+def compare_command(args: Sequence[str]) -> int:
+    """Exit 0 when clean, 1 on a regression, 2 when the inputs cannot be compared."""
+    from bench import compare
+
+    parser = argparse.ArgumentParser(
+        prog="bench compare", description="Gate a result set against a baseline."
+    )
+    parser.add_argument("baseline", help="a sweep folder or an exported Parquet file")
+    parser.add_argument("current", help="a sweep folder or an exported Parquet file")
+    parser.add_argument("--metric", action="append", help="lower-is-better metric (default: step_ms_median)")
+    parser.add_argument("--threshold", default="10%", help="slowdown that counts, e.g. 10%% (default)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    parser.add_argument("--accuracy-tolerance", type=float, default=0.02, help="allowed accuracy drop")
+    parser.add_argument("--markdown", help="also write the result as Markdown to this file")
+    options = parser.parse_args(list(args))
+    threshold = compare.parse_fraction(options.threshold)
+    try:
+        verdicts = compare.compare_frames(
+            compare.load_ok(options.baseline),
+            compare.load_ok(options.current),
+            options.metric or ["step_ms_median"],
+            threshold,
+            options.alpha,
+            options.accuracy_tolerance,
+        )
+    except compare.UnusableInput as error:
+        print(f"bench compare: unusable input: {error}", file=sys.stderr)
+        return 2
+    print(compare.table(verdicts).to_string(index=False))
+    if options.markdown:
+        Path(options.markdown).write_text(compare.markdown(verdicts, threshold, options.alpha))
+    failed = [v for v in verdicts if v.failed]
+    for verdict in failed:
+        print(f"{verdict.status}: {verdict.cell} {verdict.metric} {verdict.comparison.ratio:.2f}x baseline")
+    return 1 if failed else 0
+
+
+COMMANDS = {
+    "run": run_command,
+    "verify": verify_command,
+    "report": report_command,
+    "compare": compare_command,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

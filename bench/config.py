@@ -52,6 +52,7 @@ class TrainConfig:
     run_eagerly: bool = False  # no tf.function: Python runs every step
     eval_batch_size: int = 1000
     latency_repeats: int = 5  # timed calls per latency metric (predict at batch 1 costs ~100 ms)
+    inject_delay_ms: float = 0.0  # sleep inside every training step: a fake slowdown to test the gate
 
 
 @dataclass

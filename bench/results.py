@@ -31,7 +31,7 @@ SCHEMA: dict[str, str] = {
     "data_dataset": S, "data_source_requested": S, "data_max_train_samples": N, "data_max_test_samples": N,
     "train_batch_size": N, "train_warmup_steps": N, "train_timed_steps": N, "train_epochs": N,
     "train_optimizer": S, "train_learning_rate": F, "train_seed": N, "train_steps_per_execution": N,
-    "train_run_eagerly": B, "train_latency_repeats": N, "train_eval_batch_size": N,
+    "train_run_eagerly": B, "train_latency_repeats": N, "train_eval_batch_size": N, "train_inject_delay_ms": F,
     "hardware_device": S, "hardware_xla": B, "hardware_precision": S, "hardware_threads": N, "threads": N,
     "config_json": S,
     # phases and metrics

@@ -39,6 +39,23 @@ class _StepCallback(keras.callbacks.Callback):
         self.clock.tick()
 
 
+class _DelayCallback(keras.callbacks.Callback):
+    """Sleeps before every execution: an injected slowdown inside the timed interval."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        time.sleep(self.delay_s)
+
+
+def inject_delay(train: TrainConfig) -> None:
+    """The raw style's equivalent of _DelayCallback: one sleep per step of an execution."""
+    if train.inject_delay_ms > 0:
+        time.sleep(train.inject_delay_ms * train.steps_per_execution / 1000.0)
+
+
 class _EpochCallback(keras.callbacks.Callback):
     """Seconds per epoch; Keras fetches the epoch's logs before on_epoch_end."""
 
@@ -99,7 +116,10 @@ class KerasTrainer:
 
     def fit(self, data: tf.data.Dataset, executions: int, clock: StepClock) -> None:
         steps = executions * self.train.steps_per_execution
-        callbacks = [_StepCallback(clock)]
+        callbacks: list[keras.callbacks.Callback] = [_StepCallback(clock)]
+        if self.train.inject_delay_ms > 0:
+            delay_s = self.train.inject_delay_ms * self.train.steps_per_execution / 1000.0
+            callbacks.insert(0, _DelayCallback(delay_s))
         self.model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False, callbacks=callbacks)
 
     def fit_epochs(self, data: tf.data.Dataset, steps_per_epoch: int, epochs: int) -> list[float]:
@@ -211,6 +231,7 @@ class RawTrainer:
         iterator = iter(data)
         clock.start()
         for _ in range(executions):
+            inject_delay(self.train)
             self.execution(iterator).numpy()  # fetch: the execution has really finished
             clock.tick()
 
@@ -224,6 +245,14 @@ class RawTrainer:
             np.asarray(loss)
             seconds.append(time.perf_counter() - started)
         return seconds
+
+
+def run_one_execution(trainer: KerasTrainer | RawTrainer, iterator: Any) -> Any:
+    """One call of the compiled train function, fetched: a steady step without fit's loop.
+    Keras builds `model.train_function` at the first fit, so call fit once before this."""
+    if isinstance(trainer, KerasTrainer):
+        return {name: np.asarray(value) for name, value in trainer.model.train_function(iterator).items()}
+    return trainer.execution(iterator).numpy()
 
 
 def _mean_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:

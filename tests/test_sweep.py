@@ -93,8 +93,8 @@ def test_killed_sweep_resumes_without_duplicates(tmp_path):
         "run",
         "-m",
         "style=raw,functional",
-        "arch=mlp,residual",
-        "repeat=1,2",
+        "arch=mlp",
+        "repeat=1,2,3",
         "isolation=inline",
     ]
     command += ["sweep_id=k", f"results.dir={tmp_path}", *TINY]
@@ -107,12 +107,12 @@ def test_killed_sweep_resumes_without_duplicates(tmp_path):
     os.killpg(runner.pid, signal.SIGKILL)
     runner.wait()
     before = {path.name: path.stat().st_mtime_ns for path in _row_files(folder)}
-    assert 2 <= len(before) < 8, "the runner must be killed midway"
+    assert 2 <= len(before) < 6, "the runner must be killed midway"
 
     finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-2000:]
     frame = results.load(folder)
-    assert len(frame) == 8 and frame["trial_key"].is_unique  # none lost, none twice
+    assert len(frame) == 6 and frame["trial_key"].is_unique  # none lost, none twice
     assert {
         path.name: path.stat().st_mtime_ns for path in _row_files(folder) if path.name in before
     } == before

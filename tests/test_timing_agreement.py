@@ -19,27 +19,17 @@ from bench.trial import build_phases, configure_runtime, load_data, training_pha
 
 pytestmark = pytest.mark.slow
 # Rounds and steps per round: more for the millisecond MLP, whose steps are noisiest.
-BUDGET = {"mlp": (5, 100), "cnn": (3, 25)}
+BUDGET = {"mlp": (4, 80), "cnn": (3, 25)}
 
 
 def independent_step_ms(trainer, batches, steps: int) -> float:
     iterator = iter(batches)
-    if isinstance(trainer, training.KerasTrainer):
-        function = trainer.model.train_function
-
-        def run_once():
-            return {k: np.asarray(v) for k, v in function(iterator).items()}
-    else:
-
-        def run_once():
-            return trainer.execution(iterator).numpy()
-
     for _ in range(5):
-        run_once()
+        training.run_one_execution(trainer, iterator)
     samples = []
     for _ in range(steps):
         started = time.perf_counter()
-        run_once()
+        training.run_one_execution(trainer, iterator)
         samples.append(time.perf_counter() - started)
     return float(np.median(samples) * 1000)
 

@@ -69,7 +69,7 @@ def first_step_phases(ok: pd.DataFrame) -> Figure | None:
         return None
     medians = ok.groupby(["arch", "setting", "style"])[list(PHASES)].median().rename(columns=PHASES)
     panels = medians.index.droplevel("style").unique()
-    figure, axes = plt.subplots(len(panels), 1, figsize=(7.5, 2.2 * len(panels)), squeeze=False)
+    figure, axes = plt.subplots(len(panels), 1, figsize=(7.5, 2.6 * len(panels)), squeeze=False)
     for axis, (arch, setting) in zip(axes[:, 0], panels, strict=True):
         panel = medians.loc[(arch, setting)].reindex(
             [s for s in STYLE_NAMES if s in medians.loc[(arch, setting)].index]
@@ -81,6 +81,7 @@ def first_step_phases(ok: pd.DataFrame) -> Figure | None:
         axis.set_xlabel("ms (median over repeats)")
         axis.set_ylabel("")
         axis.invert_yaxis()
+    figure.tight_layout()
     caption = (
         "Time to first step, split by phase: lazy styles pay at build or first call instead of construction."
     )

@@ -1,0 +1,146 @@
+"""The compare gate: clean on A/A, fails on a real slowdown, refuses unusable input."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bench import cli, compare, results
+from bench.archs import default_spec
+from bench.config import RunConfig
+
+
+def rows(style: str, steps: list[float], accuracy: float = 0.9, sweep: str = "s") -> list[dict]:
+    out = []
+    for repeat, step in enumerate(steps, start=1):
+        config = RunConfig(style=style, arch=default_spec("mlp"), repeat=repeat, sweep_id=sweep)
+        out.append(
+            {
+                **results.config_columns(config),
+                "status": "ok",
+                "step_ms_median": step,
+                "test_accuracy": accuracy,
+            }
+        )
+    return out
+
+
+def frame(*row_lists: list[dict]) -> pd.DataFrame:
+    return results.to_frame([row for rows_ in row_lists for row in rows_])
+
+
+BASE = [10.0, 10.2, 9.9, 10.1, 10.05]
+
+
+def test_a_large_significant_slowdown_is_a_regression():
+    verdicts = compare.compare_frames(
+        frame(rows("raw", BASE)),
+        frame(rows("raw", [13.1, 13.0, 12.9, 13.3, 13.2])),
+        ["step_ms_median"],
+        0.1,
+        0.05,
+        0.02,
+    )
+    step = next(v for v in verdicts if v.metric == "step_ms_median")
+    assert step.status == compare.REGRESSION and step.comparison.ratio == pytest.approx(13.1 / 10.05)
+
+
+def test_a_small_significant_slowdown_is_below_the_threshold():
+    verdicts = compare.compare_frames(
+        frame(rows("raw", BASE)),
+        frame(rows("raw", [10.6, 10.7, 10.65, 10.8, 10.75])),
+        ["step_ms_median"],
+        0.1,
+        0.05,
+        0.02,
+    )
+    assert not any(v.failed for v in verdicts)
+
+
+def test_a_large_but_noisy_difference_is_not_significant():
+    current = [9.0, 14.0, 10.0, 16.0, 10.1]
+    verdicts = compare.compare_frames(
+        frame(rows("raw", BASE)), frame(rows("raw", current)), ["step_ms_median"], 0.1, 0.05, 0.02
+    )
+    assert not any(v.failed for v in verdicts)
+
+
+def test_an_accuracy_drop_beyond_the_tolerance_fails():
+    verdicts = compare.compare_frames(
+        frame(rows("raw", BASE, accuracy=0.90)),
+        frame(rows("raw", BASE, accuracy=0.85)),
+        ["step_ms_median"],
+        0.1,
+        0.05,
+        0.02,
+    )
+    assert [v.status for v in verdicts if v.failed] == [compare.ACCURACY_DROP]
+
+
+def test_no_common_cells_exits_2_with_one_line(tmp_path, capsys):
+    for name, style in (("base", "raw"), ("cur", "functional")):
+        (tmp_path / name).mkdir()
+        for index, row in enumerate(rows(style, BASE)):
+            results.write_row(tmp_path / name / f"{index}.parquet", row)
+    assert cli.main(["compare", str(tmp_path / "base"), str(tmp_path / "cur")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bench compare: unusable input: no common cells") and err.count("\n") == 1
+
+
+def test_mismatched_schema_exits_2(tmp_path, capsys):
+    (tmp_path / "base").mkdir()
+    old = frame(rows("raw", BASE)).assign(schema_version=99)
+    old.to_parquet(tmp_path / "base" / "old.parquet")
+    (tmp_path / "cur").mkdir()
+    results.write_row(tmp_path / "cur" / "row.parquet", rows("raw", BASE)[0])
+    assert cli.main(["compare", str(tmp_path / "base"), str(tmp_path / "cur")]) == 2
+    assert "schema version" in capsys.readouterr().err
+
+
+GATE = [
+    "style=raw", "arch=mlp", "isolation=inline", "data=embedded", "data.max_train_samples=1024",
+    "data.max_test_samples=256", "train.warmup_steps=10", "train.timed_steps=40", "train.epochs=0",
+    "train.latency_repeats=1",
+]  # fmt: skip
+
+
+def split(folder, rule, tmp_path) -> tuple[str, str]:
+    """Two exported Parquet files from one interleaved sweep: rows where `rule` is false / true."""
+    frame = results.load(folder)
+    chosen = rule(frame)
+    paths = tmp_path / "baseline.parquet", tmp_path / "current.parquet"
+    frame[~chosen].to_parquet(paths[0])
+    frame[chosen].to_parquet(paths[1])
+    return str(paths[0]), str(paths[1])
+
+
+@pytest.mark.slow
+def test_two_runs_of_the_same_code_pass_the_gate(tmp_path, capsys):
+    """A/A: ten repeats of one configuration, odd repeats against even ones. Interleaving
+    them in time is what keeps machine drift (this VM drifts by 30% within a minute) out."""
+    assert cli.main(["run", "-m", *GATE, "repeat=range(1,11)", "sweep_id=aa", f"results.dir={tmp_path}"]) == 0
+    baseline, current = split(tmp_path / "aa", lambda f: f["repeat"] % 2 == 0, tmp_path)
+    code = cli.main(["compare", baseline, current, "--threshold", "10%"])
+    assert code == 0, capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_an_injected_30_percent_slowdown_fails_naming_the_cell(tmp_path, capsys):
+    probe = ["repeat=1", "sweep_id=probe", f"results.dir={tmp_path}"]
+    assert cli.main(["run", *GATE, *probe]) == 0
+    delay_ms = 0.3 * results.load(tmp_path / "probe")["step_ms_median"].median()
+    sweep = [
+        f"train.inject_delay_ms=0,{delay_ms:.3f}",
+        "repeat=1,2,3,4,5",
+        "sweep_id=ab",
+        f"results.dir={tmp_path}",
+    ]
+    assert cli.main(["run", "-m", *GATE, *sweep]) == 0
+    baseline, current = split(tmp_path / "ab", lambda f: f["train_inject_delay_ms"] > 0, tmp_path)
+    capsys.readouterr()
+    summary = tmp_path / "summary.md"
+    code = cli.main(["compare", baseline, current, "--markdown", str(summary)])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "REGRESSION: raw/mlp (cpu, float32) step_ms_median" in out
+    assert "**Regression**" in summary.read_text()
