@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -91,7 +92,7 @@ def describe_failure(returncode: int, stderr: str) -> str:
 
 def peak_gflops(folder: Path, isolation: str) -> float | None:
     """The fp32 matmul peak of this host, probed once per sweep and kept beside the rows."""
-    probe_file = folder / f"machine-{machine.host_environment()['host']}.json"
+    probe_file = folder / f"machine-{socket.gethostname()}.json"
     if probe_file.exists():
         return json.loads(probe_file.read_text())["peak_gflops"]
     if isolation == "process":

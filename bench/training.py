@@ -50,10 +50,9 @@ class _DelayCallback(keras.callbacks.Callback):
         time.sleep(self.delay_s)
 
 
-def inject_delay(train: TrainConfig) -> None:
-    """The raw style's equivalent of _DelayCallback: one sleep per step of an execution."""
-    if train.inject_delay_ms > 0:
-        time.sleep(train.inject_delay_ms * train.steps_per_execution / 1000.0)
+def execution_delay_s(train: TrainConfig) -> float:
+    """The injected sleep for one execution: inject_delay_ms for each of its steps."""
+    return train.inject_delay_ms * train.steps_per_execution / 1000.0
 
 
 class _EpochCallback(keras.callbacks.Callback):
@@ -118,8 +117,7 @@ class KerasTrainer:
         steps = executions * self.train.steps_per_execution
         callbacks: list[keras.callbacks.Callback] = [_StepCallback(clock)]
         if self.train.inject_delay_ms > 0:
-            delay_s = self.train.inject_delay_ms * self.train.steps_per_execution / 1000.0
-            callbacks.insert(0, _DelayCallback(delay_s))
+            callbacks.insert(0, _DelayCallback(execution_delay_s(self.train)))
         self.model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False, callbacks=callbacks)
 
     def fit_epochs(self, data: tf.data.Dataset, steps_per_epoch: int, epochs: int) -> list[float]:
@@ -230,8 +228,10 @@ class RawTrainer:
     def fit(self, data: tf.data.Dataset, executions: int, clock: StepClock) -> None:
         iterator = iter(data)
         clock.start()
+        delay_s = execution_delay_s(self.train)
         for _ in range(executions):
-            inject_delay(self.train)
+            if delay_s:
+                time.sleep(delay_s)
             self.execution(iterator).numpy()  # fetch: the execution has really finished
             clock.tick()
 

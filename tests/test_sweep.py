@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -74,12 +75,15 @@ def test_sweep_writes_one_typed_row_per_trial_with_metadata(tmp_path, monkeypatc
 
 def test_a_process_isolated_trial_imports_tensorflow_itself(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    # A peak probe already on file: its own process would double this test's time (make bench runs it).
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / f"machine-{socket.gethostname()}.json").write_text('{"peak_gflops": 100.0}')
     overrides = ["style=subclass", "sweep_id=p", f"results.dir={tmp_path}"]
     assert cli.main(["run", *overrides, *TINY]) == 0
     row = results.load(tmp_path / "p").iloc[0]
     assert row["status"] == "ok" and row["isolation"] == "process"
     assert row["import_s"] > 0.5  # TensorFlow and Keras were imported in the trial's own process
-    assert row["save_load_ok"] and row["peak_rss_mb"] > 100
+    assert row["save_load_ok"] and row["peak_rss_mb"] > 100 and row["peak_gflops"] == 100.0
 
 
 def _row_files(folder: Path) -> list[Path]:
@@ -92,9 +96,9 @@ def test_killed_sweep_resumes_without_duplicates(tmp_path):
         BENCH,
         "run",
         "-m",
-        "style=raw,functional",
+        "style=raw",
         "arch=mlp",
-        "repeat=1,2,3",
+        "repeat=1,2,3,4",
         "isolation=inline",
     ]
     command += ["sweep_id=k", f"results.dir={tmp_path}", *TINY]
@@ -107,12 +111,12 @@ def test_killed_sweep_resumes_without_duplicates(tmp_path):
     os.killpg(runner.pid, signal.SIGKILL)
     runner.wait()
     before = {path.name: path.stat().st_mtime_ns for path in _row_files(folder)}
-    assert 2 <= len(before) < 6, "the runner must be killed midway"
+    assert 2 <= len(before) < 4, "the runner must be killed midway"
 
     finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-2000:]
     frame = results.load(folder)
-    assert len(frame) == 6 and frame["trial_key"].is_unique  # none lost, none twice
+    assert len(frame) == 4 and frame["trial_key"].is_unique  # none lost, none twice
     assert {
         path.name: path.stat().st_mtime_ns for path in _row_files(folder) if path.name in before
     } == before

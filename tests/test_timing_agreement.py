@@ -19,7 +19,7 @@ from bench.trial import build_phases, configure_runtime, load_data, training_pha
 
 pytestmark = pytest.mark.slow
 # Rounds and steps per round: more for the millisecond MLP, whose steps are noisiest.
-BUDGET = {"mlp": (4, 80), "cnn": (3, 25)}
+BUDGET = {"mlp": (4, 80), "cnn": (3, 12)}
 
 
 def independent_step_ms(trainer, batches, steps: int) -> float:
@@ -51,9 +51,7 @@ def measured_ratio(run_config, style: str, arch: str) -> float:
     return float(np.median(suite) / np.median(independent))
 
 
-@pytest.mark.parametrize(
-    ("style", "arch"), [("functional", "mlp"), ("subclass", "mlp"), ("raw", "mlp"), ("functional", "cnn")]
-)
+@pytest.mark.parametrize(("style", "arch"), [("functional", "mlp"), ("raw", "mlp"), ("functional", "cnn")])
 def test_steady_median_agrees_with_an_independent_timing_within_10_percent(run_config, style, arch):
     ratio = measured_ratio(run_config, style, arch)
     if not 0.9 <= ratio <= 1.1:  # one noisy burst on a shared 2-core machine is not a verdict
