@@ -79,6 +79,14 @@ def judge(
     return comparison, UNCHANGED
 
 
+def _verdict(
+    label: str, metric: str, base: pd.DataFrame, cur: pd.DataFrame, comparison: stats.Comparison, status: str
+) -> Verdict:
+    return Verdict(
+        label, metric, float(base[metric].median()), float(cur[metric].median()), comparison, status
+    )
+
+
 def compare_frames(
     baseline: pd.DataFrame,
     current: pd.DataFrame,
@@ -101,29 +109,11 @@ def compare_frames(
         label = cur["cell"].iloc[0]
         for metric in metrics:
             comparison, status = judge(base[metric], cur[metric], threshold, alpha)
-            verdicts.append(
-                Verdict(
-                    label,
-                    metric,
-                    float(base[metric].median()),
-                    float(cur[metric].median()),
-                    comparison,
-                    status,
-                )
-            )
+            verdicts.append(_verdict(label, metric, base, cur, comparison, status))
         drop = float(base[ACCURACY].median() - cur[ACCURACY].median())
         status = ACCURACY_DROP if drop > accuracy_tolerance else UNCHANGED
         comparison = stats.compare(cur[ACCURACY], base[ACCURACY])
-        verdicts.append(
-            Verdict(
-                label,
-                ACCURACY,
-                float(base[ACCURACY].median()),
-                float(cur[ACCURACY].median()),
-                comparison,
-                status,
-            )
-        )
+        verdicts.append(_verdict(label, ACCURACY, base, cur, comparison, status))
     return verdicts
 
 

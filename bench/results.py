@@ -107,6 +107,9 @@ def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     unknown = {key for row in rows for key in row} - SCHEMA.keys()
     if unknown:
         raise KeyError(f"columns not in the results schema: {sorted(unknown)}")
+    statuses = {row.get("status") for row in rows} - set(STATUSES)
+    if statuses:
+        raise ValueError(f"status {sorted(map(str, statuses))} is not one of {', '.join(STATUSES)}")
     frame = pd.DataFrame.from_records(rows, columns=list(SCHEMA))
     frame["schema_version"] = SCHEMA_VERSION
     return frame.astype(SCHEMA)

@@ -32,48 +32,30 @@ def frame(*row_lists: list[dict]) -> pd.DataFrame:
 BASE = [10.0, 10.2, 9.9, 10.1, 10.05]
 
 
+def gate(baseline: list[dict], current: list[dict]) -> list[compare.Verdict]:
+    """The gate with threshold 10%, alpha 0.05, accuracy tolerance 0.02."""
+    return compare.compare_frames(frame(baseline), frame(current), ["step_ms_median"], 0.1, 0.05, 0.02)
+
+
 def test_a_large_significant_slowdown_is_a_regression():
-    verdicts = compare.compare_frames(
-        frame(rows("raw", BASE)),
-        frame(rows("raw", [13.1, 13.0, 12.9, 13.3, 13.2])),
-        ["step_ms_median"],
-        0.1,
-        0.05,
-        0.02,
-    )
+    verdicts = gate(rows("raw", BASE), rows("raw", [13.1, 13.0, 12.9, 13.3, 13.2]))
     step = next(v for v in verdicts if v.metric == "step_ms_median")
     assert step.status == compare.REGRESSION and step.comparison.ratio == pytest.approx(13.1 / 10.05)
 
 
 def test_a_small_significant_slowdown_is_below_the_threshold():
-    verdicts = compare.compare_frames(
-        frame(rows("raw", BASE)),
-        frame(rows("raw", [10.6, 10.7, 10.65, 10.8, 10.75])),
-        ["step_ms_median"],
-        0.1,
-        0.05,
-        0.02,
-    )
+    verdicts = gate(rows("raw", BASE), rows("raw", [10.6, 10.7, 10.65, 10.8, 10.75]))
     assert not any(v.failed for v in verdicts)
 
 
 def test_a_large_but_noisy_difference_is_not_significant():
     current = [9.0, 14.0, 10.0, 16.0, 10.1]
-    verdicts = compare.compare_frames(
-        frame(rows("raw", BASE)), frame(rows("raw", current)), ["step_ms_median"], 0.1, 0.05, 0.02
-    )
+    verdicts = gate(rows("raw", BASE), rows("raw", current))
     assert not any(v.failed for v in verdicts)
 
 
 def test_an_accuracy_drop_beyond_the_tolerance_fails():
-    verdicts = compare.compare_frames(
-        frame(rows("raw", BASE, accuracy=0.90)),
-        frame(rows("raw", BASE, accuracy=0.85)),
-        ["step_ms_median"],
-        0.1,
-        0.05,
-        0.02,
-    )
+    verdicts = gate(rows("raw", BASE, accuracy=0.90), rows("raw", BASE, accuracy=0.85))
     assert [v.status for v in verdicts if v.failed] == [compare.ACCURACY_DROP]
 
 

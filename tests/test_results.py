@@ -80,3 +80,9 @@ def test_config_survives_the_trip_through_json():
 
     original = RunConfig(style="subclass", arch=default_spec("cnn"), repeat=3)
     assert from_dict(json.loads(json.dumps(dataclasses.asdict(original)))) == original
+
+
+def test_a_status_outside_the_four_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="is not one of ok, error, skipped, not_applicable"):
+        results.write_row(tmp_path / "row.parquet", {**results.config_columns(config()), "status": "done"})
+    assert not list(tmp_path.iterdir())

@@ -13,7 +13,7 @@ import pandas as pd
 
 from bench import results
 from bench.report.figures import all_figures
-from bench.report.summarize import Summary, summarize, with_settings
+from bench.report.summarize import Summary, summarize
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -90,8 +90,7 @@ def build_report(
     """Write <out_dir>/<sweep_id>/index.html and summary.md; return the folder."""
     frame = results.load(results_dir)
     summary = summarize(frame, reference)
-    ok = with_settings(frame[frame["status"] == "ok"])
-    figures = all_figures(ok, summary.table, reference)
+    figures = all_figures(summary.ok, summary.table, reference)
     folder = Path(out_dir) / Path(results_dir).name
     folder.mkdir(parents=True, exist_ok=True)
     written = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

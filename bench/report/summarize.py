@@ -27,6 +27,7 @@ MUST_MATCH = ["tensorflow_version", "keras_version", "cpu_model", "host", "git_c
 @dataclass
 class Summary:
     reference: str
+    ok: pd.DataFrame  # the successful trials, with their `setting` label
     table: pd.DataFrame  # one row per cell and headline metric
     verdicts: list[str]
     not_applicable: pd.DataFrame
@@ -116,6 +117,7 @@ def summarize(frame: pd.DataFrame, reference: str = "functional") -> Summary:
     pick = ["arch", "setting", "style"]
     return Summary(
         reference=reference,
+        ok=ok,
         table=table,
         verdicts=[verdict(row, reference) for _, row in steps.iterrows()],
         not_applicable=frame[frame["status"] == "not_applicable"][[*pick, "reason"]].drop_duplicates(),
