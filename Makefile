@@ -37,17 +37,20 @@ benchmark-compare: $(STAMP)
 verify: $(STAMP)
 	$(BIN)/bench verify
 
-## re-measure the committed baseline the compare gate checks against (results/baseline/)
+## re-measure the committed baseline the compare gate checks against (results/baseline/), on a quiet machine
 baseline: $(STAMP)
 	rm -rf results/baseline
 	$(BIN)/bench run sweep=gate sweep_id=baseline
 
-## run the gate's sweep now and compare it with results/baseline (exit 1 on a regression)
+## run the gate's sweep now and compare it with results/baseline (exit 1 on a regression); .ci/run runs this
 GATE_ID := gate-$(shell date +%Y-%m-%d_%H-%M-%S)
-GATE_THRESHOLD ?= 25%
+GATE_THRESHOLD ?= 15%
+GATE_METRICS := --metric step_ms_median --metric time_to_first_step_ms
 gate: $(STAMP)
 	$(BIN)/bench run sweep=gate sweep_id=$(GATE_ID)
-	$(BIN)/bench compare results/baseline results/$(GATE_ID) --threshold $(GATE_THRESHOLD) --markdown reports/$(GATE_ID)-compare.md
+	mkdir -p reports
+	$(BIN)/bench compare results/baseline results/$(GATE_ID) --anchored $(GATE_METRICS) \
+		--threshold $(GATE_THRESHOLD) --markdown reports/$(GATE_ID)-compare.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -163,24 +163,37 @@ def compare_command(args: Sequence[str]) -> int:
     parser.add_argument("--threshold", default="10%", help="slowdown that counts, e.g. 10%% (default)")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     parser.add_argument("--accuracy-tolerance", type=float, default=0.02, help="allowed accuracy drop")
+    parser.add_argument(
+        "--anchored",
+        action="store_true",
+        help="for a baseline from another session: regress only when slower both in ms and with the machine's "
+        "speed (the anchor workload every trial timed) divided out; needs train.anchor_steps>0 on both sides",
+    )
     parser.add_argument("--markdown", help="also write the result as Markdown to this file")
     options = parser.parse_args(list(args))
-    threshold = compare.parse_fraction(options.threshold)
     try:
+        threshold = compare.parse_fraction(options.threshold)
+    except ValueError:
+        parser.error(f"--threshold {options.threshold!r}: give a fraction such as 10% or 0.1")
+    try:
+        baseline, current = compare.load_ok(options.baseline), compare.load_ok(options.current)
+        factor = compare.machine_factor(baseline, current) if options.anchored else None
         verdicts = compare.compare_frames(
-            compare.load_ok(options.baseline),
-            compare.load_ok(options.current),
+            baseline,
+            current,
             options.metric or ["step_ms_median"],
             threshold,
             options.alpha,
             options.accuracy_tolerance,
+            factor,
         )
     except compare.UnusableInput as error:
         print(f"bench compare: unusable input: {error}", file=sys.stderr)
         return 2
     print(compare.table(verdicts).to_string(index=False))
+    print(f"Rule: {compare.rule_text(threshold, options.alpha, factor)}")
     if options.markdown:
-        Path(options.markdown).write_text(compare.markdown(verdicts, threshold, options.alpha))
+        Path(options.markdown).write_text(compare.markdown(verdicts, threshold, options.alpha, factor))
     failed = [v for v in verdicts if v.failed]
     for verdict in failed:
         print(f"{verdict.status}: {verdict.cell} {verdict.metric} {verdict.comparison.ratio:.2f}x baseline")

@@ -5,6 +5,14 @@ AND the difference is statistically significant (two-sided Mann-Whitney U
 over repeats). A bare threshold alone floods a noisy machine with false
 alarms; a test alone flags tiny, real-but-irrelevant changes. Accuracy is
 checked apart: a median drop beyond a tolerance is a regression.
+
+Anchored mode (`--anchored`) is for a baseline measured in another session:
+the machine itself drifts between sessions by more than the threshold. Each
+trial also timed a fixed workload in its own process (bench/anchor.py), and a
+cell regresses only when it is slower both in milliseconds and relative to
+that anchor. A slower machine moves the first and not the second; a trial that
+met contention slows the anchor with it, so it moves the second the other way;
+slower code moves both.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ MATCH = [
     "hardware_device", "hardware_xla", "hardware_precision", "hardware_threads",
 ]  # fmt: skip
 ACCURACY = "test_accuracy"
+ANCHOR = "anchor_step_ms"
 REGRESSION, ACCURACY_DROP, IMPROVEMENT, UNCHANGED = "REGRESSION", "ACCURACY DROP", "faster", "ok"
 
 
@@ -41,6 +50,7 @@ class Verdict:
     current: float
     comparison: stats.Comparison
     status: str
+    anchored: stats.Comparison | None = None  # the same comparison with the machine factor divided out
 
     @property
     def failed(self) -> bool:
@@ -79,11 +89,47 @@ def judge(
     return comparison, UNCHANGED
 
 
+def machine_factor(baseline: pd.DataFrame, current: pd.DataFrame) -> float:
+    """How much slower the machine ran the fixed anchor workload in `current` than in
+    `baseline`: the ratio of the median anchor over all trials of each side.
+
+    One factor per side, not one per trial: a single trial's anchor is as noisy
+    as its step time (6-19% between processes here), so dividing trial by trial
+    would add noise; the median over a sweep keeps the machine's level only.
+    """
+    for name, frame in (("baseline", baseline), ("current", current)):
+        if frame[ANCHOR].isna().any():
+            raise UnusableInput(
+                f"{name} has trials without {ANCHOR}; re-measure it with train.anchor_steps>0 (make baseline)"
+            )
+    versions = set(baseline["anchor_version"]) | set(current["anchor_version"])
+    if len(versions) > 1:
+        raise UnusableInput(
+            f"anchor versions differ ({sorted(versions)}); re-measure the baseline (make baseline)"
+        )
+    return float(current[ANCHOR].median() / baseline[ANCHOR].median())
+
+
+def judge_anchored(
+    baseline: pd.Series, current: pd.Series, factor: float, threshold: float, alpha: float
+) -> tuple[stats.Comparison, stats.Comparison, str]:
+    """Both witnesses must agree: in milliseconds, and with the machine's speed factored out."""
+    comparison, status = judge(baseline, current, threshold, alpha)
+    relative, relative_status = judge(baseline, current / factor, threshold, alpha)
+    return comparison, relative, status if status == relative_status else UNCHANGED
+
+
 def _verdict(
-    label: str, metric: str, base: pd.DataFrame, cur: pd.DataFrame, comparison: stats.Comparison, status: str
+    label: str,
+    metric: str,
+    base: pd.DataFrame,
+    cur: pd.DataFrame,
+    comparison: stats.Comparison,
+    status: str,
+    anchored: stats.Comparison | None = None,
 ) -> Verdict:
     return Verdict(
-        label, metric, float(base[metric].median()), float(cur[metric].median()), comparison, status
+        label, metric, float(base[metric].median()), float(cur[metric].median()), comparison, status, anchored
     )
 
 
@@ -94,8 +140,18 @@ def compare_frames(
     threshold: float,
     alpha: float,
     accuracy_tolerance: float,
+    factor: float | None = None,
 ) -> list[Verdict]:
-    """One verdict per common cell and metric, plus an accuracy verdict per cell."""
+    """One verdict per common cell and metric, plus an accuracy verdict per cell.
+
+    With a machine `factor` (anchored mode, see machine_factor) time metrics
+    must regress both as measured and divided by it.
+    """
+    unknown = [m for m in metrics if m not in results.SCHEMA or results.SCHEMA[m] != "float64"]
+    if unknown:
+        raise UnusableInput(
+            f"unknown metric {unknown[0]!r}; pass a numeric results column, e.g. step_ms_median"
+        )
     baseline, current = _keyed(baseline), _keyed(current)
     common = sorted(set(baseline["cell_key"]) & set(current["cell_key"]))
     if not common:
@@ -108,8 +164,14 @@ def compare_frames(
         base, cur = baseline[baseline["cell_key"] == key], current[current["cell_key"] == key]
         label = cur["cell"].iloc[0]
         for metric in metrics:
-            comparison, status = judge(base[metric], cur[metric], threshold, alpha)
-            verdicts.append(_verdict(label, metric, base, cur, comparison, status))
+            if factor is not None:
+                comparison, relative, status = judge_anchored(
+                    base[metric], cur[metric], factor, threshold, alpha
+                )
+                verdicts.append(_verdict(label, metric, base, cur, comparison, status, relative))
+            else:
+                comparison, status = judge(base[metric], cur[metric], threshold, alpha)
+                verdicts.append(_verdict(label, metric, base, cur, comparison, status))
         drop = float(base[ACCURACY].median() - cur[ACCURACY].median())
         status = ACCURACY_DROP if drop > accuracy_tolerance else UNCHANGED
         comparison = stats.compare(cur[ACCURACY], base[ACCURACY])
@@ -117,30 +179,45 @@ def compare_frames(
     return verdicts
 
 
+def _row(v: Verdict) -> dict[str, str]:
+    row = {
+        "cell": v.cell, "metric": v.metric, "n": f"{v.comparison.n_reference}/{v.comparison.n_candidate}",
+        "baseline": f"{v.baseline:.4g}", "current": f"{v.current:.4g}", "ratio": f"{v.comparison.ratio:.3f}",
+        "95% CI": f"{v.comparison.low:.3f}–{v.comparison.high:.3f}", "p": f"{v.comparison.p_value:.2g}",
+    }  # fmt: skip
+    if v.anchored is not None:
+        row["÷anchor ratio"] = f"{v.anchored.ratio:.3f}"
+        row["÷anchor p"] = f"{v.anchored.p_value:.2g}"
+    return {**row, "verdict": v.status}
+
+
 def table(verdicts: list[Verdict]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "cell": v.cell, "metric": v.metric, "n": f"{v.comparison.n_reference}/{v.comparison.n_candidate}",
-                "baseline": f"{v.baseline:.4g}", "current": f"{v.current:.4g}", "ratio": f"{v.comparison.ratio:.3f}",
-                "95% CI": f"{v.comparison.low:.3f}–{v.comparison.high:.3f}", "p": f"{v.comparison.p_value:.2g}",
-                "verdict": v.status,
-            }
-            for v in verdicts
-        ]
-    )  # fmt: skip
+    return pd.DataFrame([_row(v) for v in verdicts]).fillna("")
 
 
-def markdown(verdicts: list[Verdict], threshold: float, alpha: float) -> str:
+def rule_text(threshold: float, alpha: float, factor: float | None) -> str:
+    rule = f"a cell regresses when it is slower by more than {threshold:.0%} and Mann-Whitney p < {alpha:g}"
+    if factor is not None:
+        rule += (
+            f", both in milliseconds and with the machine's speed divided out (the fixed anchor workload "
+            f"ran {factor:.3f}× as long in current as in baseline)"
+        )
+    return rule + "."
+
+
+def markdown(verdicts: list[Verdict], threshold: float, alpha: float, factor: float | None = None) -> str:
     failed = [v for v in verdicts if v.failed]
     head = "**Regression**" if failed else "**No regression**"
-    rule = f"slower by more than {threshold:.0%} and Mann-Whitney p < {alpha:g}"
-    lines = [f"## stylebench compare: {head}", "", f"Rule: a cell regresses when it is {rule}.", ""]
+    rule = rule_text(threshold, alpha, factor)
+    lines = [f"## stylebench compare: {head}", "", f"Rule: {rule}", ""]
     lines += [f"- {v.status}: {v.cell}, {v.metric} {v.comparison.ratio:.2f}×" for v in failed]
     return "\n".join([*lines, "", table(verdicts).to_markdown(index=False), ""])
 
 
 def parse_fraction(text: str) -> float:
-    """'10%' or '0.1' -> 0.1."""
+    """'10%' or '0.1' -> 0.1; ValueError on anything else or a negative value."""
     text = text.strip()
-    return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    if value < 0:
+        raise ValueError(f"negative threshold {text!r}")
+    return value

@@ -32,6 +32,7 @@ SCHEMA: dict[str, str] = {
     "train_batch_size": N, "train_warmup_steps": N, "train_timed_steps": N, "train_epochs": N,
     "train_optimizer": S, "train_learning_rate": F, "train_seed": N, "train_steps_per_execution": N,
     "train_run_eagerly": B, "train_latency_repeats": N, "train_eval_batch_size": N, "train_inject_delay_ms": F,
+    "train_anchor_steps": N,
     "hardware_device": S, "hardware_xla": B, "hardware_precision": S, "hardware_threads": N, "threads": N,
     "config_json": S,
     # phases and metrics
@@ -42,6 +43,7 @@ SCHEMA: dict[str, str] = {
     "peak_rss_mb": F, "save_load_ms": F, "save_load_ok": B, "save_load_error": S,
     "predict_ms_b1": F, "predict_ms_b128": F, "call_ms_b1": F, "call_ms_b128": F,
     "train_gflop_per_step": F, "gflops_per_s": F, "peak_gflops": F, "pct_of_peak": F,
+    "anchor_version": N, "anchor_step_ms": F,
     # data provenance
     "data_source": S, "data_location": S, "data_train_samples": N, "data_test_samples": N,
     "data_sha256": S, "data_note": S,
@@ -171,6 +173,8 @@ def load(path: str | Path) -> pd.DataFrame:
             f"{path}: schema version {sorted(versions)}, this stylebench reads {SCHEMA_VERSION}"
         )
     frame = pd.concat(frames, ignore_index=True)
-    missing = [column for column in SCHEMA if column not in frame.columns]
-    frame = frame.assign(**{column: pd.NA for column in missing})
-    return frame[list(SCHEMA)].astype(SCHEMA)
+    # Columns added to the schema after a file was written read as missing values.
+    missing = {
+        column: pd.Series([None] * len(frame), dtype=object) for column in SCHEMA if column not in frame
+    }
+    return frame.assign(**missing)[list(SCHEMA)].astype(SCHEMA)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import archs, data, styles, training
+from bench import anchor, archs, data, styles, training
 from bench.config import DataConfig, HardwareConfig, RunConfig
 from bench.timing import StepClock, elapsed_ms, median_call_ms, step_summary
 
@@ -111,6 +111,13 @@ def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, reco
         record["epoch_s"] = float(np.median(trainer.fit_epochs(batches, steps_per_epoch, train.epochs)))
 
 
+def anchor_phase(steps: int, record: dict[str, Any]) -> None:
+    """The fixed machine-speed anchor, right after the timed steps, in this process."""
+    if steps > 0:
+        record["anchor_version"] = anchor.ANCHOR_VERSION
+        record["anchor_step_ms"] = anchor.anchor_step_ms(steps)
+
+
 def latency_phases(model: Any, images: np.ndarray, repeats: int, record: dict[str, Any]) -> None:
     """model.predict against a direct model(x) call, at batch 1 and 128."""
     for size in LATENCY_BATCHES:
@@ -168,6 +175,7 @@ def measure(config: RunConfig, peak_gflops: float | None) -> dict[str, Any]:
     record: dict[str, Any] = {}
     trainer = build_phases(config, record)
     training_phases(config, trainer, dataset, record)
+    anchor_phase(config.train.anchor_steps, record)
     test_images = data.model_inputs(dataset.x_test)
     test_labels = training.targets(config.arch, dataset.y_test, dataset.provenance.dataset)
     record.update(training.evaluate(trainer.model, test_images, test_labels, config.train.eval_batch_size))

@@ -10,9 +10,16 @@ from bench.archs import default_spec
 from bench.config import RunConfig
 
 
-def rows(style: str, steps: list[float], accuracy: float = 0.9, sweep: str = "s") -> list[dict]:
+def rows(
+    style: str,
+    steps: list[float],
+    accuracy: float = 0.9,
+    sweep: str = "s",
+    anchors: list[float] | None = None,
+) -> list[dict]:
     out = []
     for repeat, step in enumerate(steps, start=1):
+        anchor = {} if anchors is None else {"anchor_step_ms": anchors[repeat - 1], "anchor_version": 1}
         config = RunConfig(style=style, arch=default_spec("mlp"), repeat=repeat, sweep_id=sweep)
         out.append(
             {
@@ -20,6 +27,7 @@ def rows(style: str, steps: list[float], accuracy: float = 0.9, sweep: str = "s"
                 "status": "ok",
                 "step_ms_median": step,
                 "test_accuracy": accuracy,
+                **anchor,
             }
         )
     return out
@@ -59,6 +67,59 @@ def test_an_accuracy_drop_beyond_the_tolerance_fails():
     assert [v.status for v in verdicts if v.failed] == [compare.ACCURACY_DROP]
 
 
+ANCHOR = [2.0, 2.04, 1.98, 2.02, 2.01]  # the anchor timed in the same trials as BASE
+SLOWER = [13.1, 13.0, 12.9, 13.3, 13.2]  # BASE * 1.3
+
+
+def anchored_gate(baseline: list[dict], current: list[dict]) -> compare.Verdict:
+    base, cur = frame(baseline), frame(current)
+    factor = compare.machine_factor(base, cur)
+    verdicts = compare.compare_frames(base, cur, ["step_ms_median"], 0.1, 0.05, 0.02, factor)
+    return next(v for v in verdicts if v.metric == "step_ms_median")
+
+
+def test_anchored_a_slower_machine_is_not_a_regression():
+    """Everything 30% slower, the fixed anchor too: the machine, not the code."""
+    slow_anchor = [a * 1.3 for a in ANCHOR]
+    verdict = anchored_gate(rows("raw", BASE, anchors=ANCHOR), rows("raw", SLOWER, anchors=slow_anchor))
+    assert verdict.status == compare.UNCHANGED
+    assert verdict.comparison.ratio > 1.25 and verdict.anchored.ratio == pytest.approx(1.0, abs=0.03)
+    plain = gate(rows("raw", BASE), rows("raw", SLOWER))
+    assert plain[0].status == compare.REGRESSION  # what the plain gate would have said
+
+
+def test_anchored_contention_in_the_current_run_is_not_a_regression():
+    """A busy machine slowed the anchor more than the step: slower in ms, faster relative."""
+    busy_anchor = [a * 1.45 for a in ANCHOR]
+    verdict = anchored_gate(rows("raw", BASE, anchors=ANCHOR), rows("raw", SLOWER, anchors=busy_anchor))
+    assert verdict.status == compare.UNCHANGED and verdict.anchored.ratio < 1
+
+
+def test_anchored_slower_code_on_the_same_machine_is_a_regression():
+    verdict = anchored_gate(rows("raw", BASE, anchors=ANCHOR), rows("raw", SLOWER, anchors=ANCHOR))
+    assert verdict.status == compare.REGRESSION and verdict.anchored.ratio == pytest.approx(1.3, abs=0.03)
+    table = compare.table([verdict])
+    assert table.loc[0, "÷anchor ratio"] == f"{verdict.anchored.ratio:.3f}"
+
+
+def test_anchored_without_anchors_exits_2_naming_the_fix(tmp_path, capsys):
+    for name, anchors in (("base", None), ("cur", ANCHOR)):
+        (tmp_path / name).mkdir()
+        for index, row in enumerate(rows("raw", BASE, anchors=anchors)):
+            results.write_row(tmp_path / name / f"{index}.parquet", row)
+    assert cli.main(["compare", str(tmp_path / "base"), str(tmp_path / "cur"), "--anchored"]) == 2
+    err = capsys.readouterr().err
+    assert "baseline has trials without anchor_step_ms" in err and "make baseline" in err
+    assert err.count("\n") == 1
+
+
+def test_an_unknown_metric_exits_2(tmp_path, capsys):
+    (tmp_path / "s").mkdir()
+    results.write_row(tmp_path / "s" / "row.parquet", rows("raw", BASE)[0])
+    assert cli.main(["compare", str(tmp_path / "s"), str(tmp_path / "s"), "--metric", "nosuch"]) == 2
+    assert "unknown metric 'nosuch'" in capsys.readouterr().err
+
+
 def test_no_common_cells_exits_2_with_one_line(tmp_path, capsys):
     for name, style in (("base", "raw"), ("cur", "functional")):
         (tmp_path / name).mkdir()
@@ -82,7 +143,7 @@ def test_mismatched_schema_exits_2(tmp_path, capsys):
 GATE = [
     "style=raw", "arch=mlp", "isolation=inline", "data=embedded", "data.max_train_samples=1024",
     "data.max_test_samples=256", "train.warmup_steps=10", "train.timed_steps=40", "train.epochs=0",
-    "train.latency_repeats=1",
+    "train.latency_repeats=1", "train.anchor_steps=40",
 ]  # fmt: skip
 
 
@@ -103,6 +164,8 @@ def test_two_runs_of_the_same_code_pass_the_gate(tmp_path, capsys):
     assert cli.main(["run", "-m", *GATE, "repeat=range(1,9)", "sweep_id=aa", f"results.dir={tmp_path}"]) == 0
     baseline, current = split(tmp_path / "aa", lambda f: f["repeat"] % 2 == 0, tmp_path)
     code = cli.main(["compare", baseline, current, "--threshold", "10%"])
+    assert code == 0, capsys.readouterr().out
+    code = cli.main(["compare", baseline, current, "--threshold", "10%", "--anchored"])
     assert code == 0, capsys.readouterr().out
 
 
@@ -126,3 +189,6 @@ def test_an_injected_30_percent_slowdown_fails_naming_the_cell(tmp_path, capsys)
     assert code == 1, out
     assert "REGRESSION: raw/mlp (cpu, float32) step_ms_median" in out
     assert "**Regression**" in summary.read_text()
+    # the anchor cannot hide a slowdown in the code: the injected sleep is not in the anchor
+    assert cli.main(["compare", baseline, current, "--anchored"]) == 1
+    assert "REGRESSION: raw/mlp (cpu, float32) step_ms_median" in capsys.readouterr().out

@@ -140,3 +140,17 @@ def test_report_renders_in_headless_chromium_offline(report):
     assert problems == []
     assert [url for url in requests if not url.startswith(("file://", "data:"))] == []
     assert loaded and screenshot.stat().st_size > 10_000
+
+
+def test_a_machine_whose_speed_moved_raises_a_banner():
+    from bench.report.summarize import environment
+
+    rows = synthetic_rows()[:10]
+    for row in rows:
+        row.update(anchor_step_ms=2.0, anchor_version=1)
+    rows[3]["anchor_step_ms"] = 3.5
+    described, banners = environment(results.to_frame(rows))
+    assert described["machine-speed anchor"] == "2 ms median over 10 trials (range 2–3.5 ms)"
+    assert any("(1.75× apart)" in banner for banner in banners)
+    rows[3]["anchor_step_ms"] = 2.2
+    assert not any("anchor" in banner for banner in environment(results.to_frame(rows))[1])

@@ -86,3 +86,17 @@ def test_a_status_outside_the_four_is_refused(tmp_path):
     with pytest.raises(ValueError, match="is not one of ok, error, skipped, not_applicable"):
         results.write_row(tmp_path / "row.parquet", {**results.config_columns(config()), "status": "done"})
     assert not list(tmp_path.iterdir())
+
+
+def test_files_written_before_a_column_was_added_still_load(tmp_path):
+    """A column added to the schema later (e.g. anchor_step_ms) reads as missing, typed."""
+    row = {**results.config_columns(config()), "status": "ok", "step_ms_median": 4.0}
+    results.to_frame([row]).drop(
+        columns=["anchor_step_ms", "anchor_version", "started_at", "host"]
+    ).to_parquet(tmp_path / "old.parquet")
+    results.write_row(tmp_path / "new.parquet", {**row, "anchor_step_ms": 2.0, "anchor_version": 1})
+    frame = results.load(tmp_path)
+    assert (frame.dtypes == pd.Series(results.SCHEMA)).all()
+    old = frame[frame["anchor_step_ms"].isna()]
+    assert len(old) == 1 and old["anchor_version"].isna().all() and old["host"].isna().all()
+    assert frame["anchor_step_ms"].max() == 2.0

@@ -16,6 +16,7 @@ TINY = (
     "train.epochs=0",
     "train.latency_repeats=2",
     "data.max_train_samples=512",
+    "train.anchor_steps=0",
 )
 
 
@@ -61,11 +62,13 @@ def test_default_trial_records_every_phase_and_reaches_085(run_config):
     assert record["gflops_per_s"] == pytest.approx(
         record["train_gflop_per_step"] / (record["step_ms_median"] / 1000)
     )
+    assert record["anchor_version"] == 1 and record["anchor_step_ms"] > 0  # on by default (conf/train)
 
 
 def test_branched_trial_reports_both_heads(run_config):
     record = run_trial(run_config("style=subclass", "arch=branched", *TINY))
     assert 0 <= record["coarse_test_accuracy"] <= 1 and record["coarse_test_loss"] > 0
+    assert "anchor_step_ms" not in record  # train.anchor_steps=0 turns the anchor off
     assert record["save_load_ok"], record["save_load_error"]
 
 

@@ -88,6 +88,9 @@ def verdict(row: pd.Series, reference: str) -> str:
     return f"On {row['arch']} ({row['setting']}), {row['style']} steps {ratio}: {conclusion}."
 
 
+ANCHOR_SPREAD_WARNING = 1.5  # slowest / fastest anchor in one sweep that earns a banner
+
+
 def environment(frame: pd.DataFrame) -> tuple[dict[str, str], list[str]]:
     """Each environment column's distinct values, and loud warnings for mixed or partial data."""
     described = {}
@@ -99,6 +102,18 @@ def environment(frame: pd.DataFrame) -> tuple[dict[str, str], list[str]]:
         for column in MUST_MATCH
         if frame[column].dropna().nunique() > 1
     ]
+    anchors = frame["anchor_step_ms"].dropna()
+    if len(anchors):
+        low, middle, high = anchors.min(), anchors.median(), anchors.max()
+        described["machine-speed anchor"] = (
+            f"{middle:.3g} ms median over {len(anchors)} trials (range {low:.3g}–{high:.3g} ms)"
+        )
+        if high > ANCHOR_SPREAD_WARNING * low:
+            banners.append(
+                f"The machine's own speed moved during this sweep: the fixed anchor workload took "
+                f"{low:.3g}–{high:.3g} ms ({high / low:.2f}× apart). Interleaving spreads that over every "
+                "style, but it widens every interval."
+            )
     if (frame["data_source"] == "embedded").any():
         banners.append(
             "Data: the 5,000-digit embedded MNIST subset, not full MNIST. Timings hold; "
