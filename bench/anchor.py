@@ -5,8 +5,9 @@ slower, far more than the noise inside one sweep. A baseline committed in one
 session and compared in another would read that drift as a regression. The
 anchor is a training step that never changes with the suite's code (plain
 TensorFlow, no Keras, no bench code: an MLP 784-128-10 at batch 128 with SGD on
-fixed synthetic data), timed with the suite's own clock right after the
-trial's timed steps, in the same process, threads and device
+fixed synthetic data), timed with the suite's own clock after the trial's
+training (its timed steps, then any full epochs), in the same process, threads
+and device
 (`anchor_step_ms`). `bench compare --anchored` divides the ratio of two sweeps'
 median anchors out of their step times: that cancels what the machine did to
 both and keeps what the code under test did to one.

@@ -8,11 +8,12 @@ checked apart: a median drop beyond a tolerance is a regression.
 
 Anchored mode (`--anchored`) is for a baseline measured in another session:
 the machine itself drifts between sessions by more than the threshold. Each
-trial also timed a fixed workload in its own process (bench/anchor.py), and a
-cell regresses only when it is slower both in milliseconds and relative to
-that anchor. A slower machine moves the first and not the second; a trial that
-met contention slows the anchor with it, so it moves the second the other way;
-slower code moves both.
+trial also timed a fixed workload in its own process (bench/anchor.py); the
+ratio of the two sides' median anchors is the machine factor, and a cell
+regresses only when it is slower both in milliseconds and with that factor
+divided out. A slower machine moves the first and not the second; contention
+slows the small anchor more than the step, so it moves the second the other
+way; slower code moves both.
 """
 
 from __future__ import annotations
@@ -110,15 +111,6 @@ def machine_factor(baseline: pd.DataFrame, current: pd.DataFrame) -> float:
     return float(current[ANCHOR].median() / baseline[ANCHOR].median())
 
 
-def judge_anchored(
-    baseline: pd.Series, current: pd.Series, factor: float, threshold: float, alpha: float
-) -> tuple[stats.Comparison, stats.Comparison, str]:
-    """Both witnesses must agree: in milliseconds, and with the machine's speed factored out."""
-    comparison, status = judge(baseline, current, threshold, alpha)
-    relative, relative_status = judge(baseline, current / factor, threshold, alpha)
-    return comparison, relative, status if status == relative_status else UNCHANGED
-
-
 def _verdict(
     label: str,
     metric: str,
@@ -164,14 +156,12 @@ def compare_frames(
         base, cur = baseline[baseline["cell_key"] == key], current[current["cell_key"] == key]
         label = cur["cell"].iloc[0]
         for metric in metrics:
-            if factor is not None:
-                comparison, relative, status = judge_anchored(
-                    base[metric], cur[metric], factor, threshold, alpha
-                )
-                verdicts.append(_verdict(label, metric, base, cur, comparison, status, relative))
-            else:
-                comparison, status = judge(base[metric], cur[metric], threshold, alpha)
-                verdicts.append(_verdict(label, metric, base, cur, comparison, status))
+            comparison, status = judge(base[metric], cur[metric], threshold, alpha)
+            relative = None
+            if factor is not None:  # both witnesses must agree: as measured and with the machine divided out
+                relative, relative_status = judge(base[metric], cur[metric] / factor, threshold, alpha)
+                status = status if status == relative_status else UNCHANGED
+            verdicts.append(_verdict(label, metric, base, cur, comparison, status, relative))
         drop = float(base[ACCURACY].median() - cur[ACCURACY].median())
         status = ACCURACY_DROP if drop > accuracy_tolerance else UNCHANGED
         comparison = stats.compare(cur[ACCURACY], base[ACCURACY])

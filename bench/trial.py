@@ -2,8 +2,9 @@
 
 Phases, in order, each timed on its own (see README "Metrics"):
 construct -> build -> (reference check, untimed) -> compile -> first execution
--> warm-up executions -> timed executions -> full epochs -> evaluation ->
-predict/call latency -> save/load round trip.
+-> warm-up executions -> timed executions -> full epochs -> machine-speed
+anchor (bench/anchor.py) -> evaluation -> predict/call latency -> save/load
+round trip.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, reco
 
 
 def anchor_phase(steps: int, record: dict[str, Any]) -> None:
-    """The fixed machine-speed anchor, right after the timed steps, in this process."""
+    """The fixed machine-speed anchor, after the training phases, in this process."""
     if steps > 0:
         record["anchor_version"] = anchor.ANCHOR_VERSION
         record["anchor_step_ms"] = anchor.anchor_step_ms(steps)
