@@ -26,8 +26,10 @@ from bench.config import CONF_DIR, GROUPS, group_choices, register, to_run_confi
 USAGE = """usage: bench COMMAND [ARGS]
 
 commands:
-  run [OVERRIDES] [-m]   run one trial (or a Hydra multirun sweep with -m), e.g.
-                         bench run style=subclass arch=cnn train.steps=200
+  run [OVERRIDES] [-m] [-v]
+                         run one trial (or a Hydra multirun sweep with -m), e.g.
+                         bench run style=subclass arch=cnn train.timed_steps=200;
+                         -v shows Hydra's own log lines (one per launched job)
   verify [--arch A ...]  prove the styles build identical models; exits 1 on a mismatch
   report RESULTS_DIR     write reports/<sweep_id>/index.html and summary.md
   compare BASE CURRENT   regression gate: exit 0 clean, 1 regression, 2 unusable input
@@ -53,59 +55,92 @@ def _values(override: Override) -> list[str]:
     return [override.get_value_element_as_str()]
 
 
-def check_overrides(overrides: Sequence[str]) -> None:
-    """Raise UsageError on an unknown group choice or anything Hydra would refuse."""
-    config_overrides = [o for o in overrides if not o.startswith("-")]
+def _parse(overrides: Sequence[str]) -> list[Override]:
     try:
-        parsed = OverridesParser.create().parse_overrides(config_overrides)
+        return OverridesParser.create().parse_overrides(list(overrides))
     except Exception as error:
         raise UsageError(f"bad override: {one_line(error)}") from error
-    first_values = []
-    for override in parsed:
-        key = override.get_key_element()
-        if key.startswith("hydra"):
-            continue
-        values = _values(override)
-        if key in GROUPS:
-            choices = group_choices(key)
-            unknown = [value for value in values if value not in choices]
-            if unknown:
-                raise UsageError(f"unknown {key} {unknown[0]!r}; choose one of: {', '.join(choices)}")
-        first_values.append(f"{key}={values[0]}" if override.is_sweep_override() else override.input_line)
+
+
+def _compose(overrides: list[str], with_hydra: bool = False) -> DictConfig:
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            composed = compose("config", overrides=first_values)
+            return compose("config", overrides=overrides, return_hydra_config=with_hydra)
     except Exception as error:
         raise UsageError(f"bad override: {one_line(error)}") from error
+
+
+def _check_one(overrides: list[str]) -> None:
     try:
-        to_run_config(composed)
+        to_run_config(_compose(overrides))
     except ValueError as error:
         raise UsageError(str(error)) from error
 
 
+def _swept(parsed: list[Override]) -> dict[str, list[str]]:
+    """key -> every value it takes (one value for a plain override), group choices checked."""
+    values: dict[str, list[str]] = {}
+    for override in parsed:
+        key = override.get_key_element()
+        if key.startswith("hydra"):
+            continue
+        values[key] = _values(override)
+        if key in GROUPS:
+            choices = group_choices(key)
+            unknown = [value for value in values[key] if value not in choices]
+            if unknown:
+                raise UsageError(f"unknown {key} {unknown[0]!r}; choose one of: {', '.join(choices)}")
+    return values
+
+
+def check_overrides(overrides: Sequence[str]) -> None:
+    """Raise UsageError on any value of any swept key (command line or the sweep preset's
+    params) that Hydra or the config checks would refuse: before any trial runs."""
+    parsed = _parse([o for o in overrides if not o.startswith("-")])
+    command_line = _swept(parsed)
+    first = [f"{key}={values[0]}" for key, values in command_line.items()]
+    first += [o.input_line for o in parsed if o.get_key_element().startswith("hydra")]
+    composed = _compose(first, with_hydra=True)
+    preset = {str(k): str(v) for k, v in (composed.hydra.sweeper.get("params") or {}).items()}
+    from_preset = _swept(_parse([f"{k}={v}" for k, v in preset.items() if k not in command_line]))
+    swept = {**from_preset, **command_line}
+    base = [f"{key}={values[0]}" for key, values in swept.items()]
+    _check_one(base)
+    for index, (key, values) in enumerate(swept.items()):
+        for value in values[1:]:
+            _check_one([*base[:index], f"{key}={value}", *base[index + 1 :]])
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def _run_task(cfg: DictConfig) -> dict[str, Any]:
-    """One Hydra job = one trial, recorded in results/<sweep_id>/."""
+    """One Hydra job = one trial (or one block of trials), recorded in results/<sweep_id>/."""
     from bench.idx import DataError
     from bench.results import ResultsError
     from bench.sweep import run_job
 
     try:
         config = to_run_config(cfg)
-        row = run_job(config)
+        rows = run_job(config)
     except (DataError, ResultsError, ValueError) as error:
         print(f"bench: error: {error}", file=sys.stderr)
         raise SystemExit(2) from error
-    if row.get("status") == "error":
-        where = f"{config.style}/{config.arch.name} repeat {config.repeat}"
+    failed = [row for row in rows if row.get("status") == "error"]
+    for row in failed:
+        where = f"{row.get('style', config.style)}/{config.arch.name} repeat {config.repeat}"
         print(f"bench: trial {where} failed: {row['error']}", file=sys.stderr, flush=True)
-        if HydraConfig.get().mode == RunMode.RUN:  # a sweep goes on; a single run says it failed
-            raise SystemExit(1)
-    return row
+    if failed and HydraConfig.get().mode == RunMode.RUN:  # a sweep goes on; a single run says it failed
+        raise SystemExit(1)
+    return rows
+
+
+VERBOSE = ("hydra/hydra_logging=default", "hydra/job_logging=default")
 
 
 def run_command(args: Sequence[str]) -> int:
     register()
+    args = [a for a in args if a not in ("-v", "--verbose")] + (
+        list(VERBOSE) if {"-v", "--verbose"} & set(args) else []
+    )
     check_overrides(args)
     saved_argv = sys.argv
     sys.argv = ["bench run", *args]
@@ -141,62 +176,94 @@ def report_command(args: Sequence[str]) -> int:
     parser.add_argument("results_dir", help="a sweep folder, e.g. results/2026-11-28_12-00-00")
     parser.add_argument("--out", default="reports", help="reports go to OUT/<sweep_id>/ (default: reports)")
     parser.add_argument("--reference", default="functional", choices=list(STYLE_NAMES))
+    parser.add_argument("--margin", default="5%", help="practical margin of every decision (default 5%%)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="family error rate of the decisions")
     options = parser.parse_args(list(args))
+    margin = _fraction(parser, "--margin", options.margin)
     try:
-        folder = build_report(options.results_dir, options.out, options.reference)
+        folder = build_report(options.results_dir, options.out, options.reference, margin, options.alpha)
     except ResultsError as error:
         raise UsageError(str(error)) from error
     print(f"report: {folder / 'index.html'}\nsummary: {folder / 'summary.md'}")
     return 0
 
 
+def _fraction(parser: argparse.ArgumentParser, flag: str, text: str) -> float:
+    from bench.compare import parse_fraction
+
+    try:
+        return parse_fraction(text)
+    except ValueError:
+        parser.error(f"{flag} {text!r}: give a fraction such as 5% or 0.05")
+        raise  # unreachable: parser.error exits
+
+
 def compare_command(args: Sequence[str]) -> int:
-    """Exit 0 when clean, 1 on a regression, 2 when the inputs cannot be compared."""
+    """Exit 0 when clean, 1 on a regression or a missing cell, 2 when the inputs cannot be compared."""
     from bench import compare
 
     parser = argparse.ArgumentParser(
-        prog="bench compare", description="Gate a result set against a baseline."
+        prog="bench compare",
+        description="Gate current results against a baseline: stored results (BASELINE CURRENT) or, "
+        "with --against REF, the code at REF run interleaved with this checkout on this machine.",
     )
-    parser.add_argument("baseline", help="a sweep folder or an exported Parquet file")
-    parser.add_argument("current", help="a sweep folder or an exported Parquet file")
+    parser.add_argument("baseline", nargs="?", help="a sweep folder or an exported Parquet file")
+    parser.add_argument("current", nargs="?", help="a sweep folder or an exported Parquet file")
     parser.add_argument("--metric", action="append", help="lower-is-better metric (default: step_ms_median)")
     parser.add_argument("--threshold", default="10%", help="slowdown that counts, e.g. 10%% (default)")
-    parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="family error rate (default 0.05)")
     parser.add_argument("--accuracy-tolerance", type=float, default=0.02, help="allowed accuracy drop")
     parser.add_argument(
         "--anchored",
         action="store_true",
-        help="for a baseline from another session: regress only when slower both in ms and with the machine's "
-        "speed (the anchor workload every trial timed) divided out; needs train.anchor_steps>0 on both sides",
+        help="for a stored baseline from another session: divide the machine's speed out with the anchor "
+        "workload every trial timed (see bench/compare.py); needs train.anchor_steps>0 on both sides",
     )
+    parser.add_argument(
+        "--against", metavar="REF", help="a git commit to run against, interleaved, here and now"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=10, help="with --against: repeats per side (default 10)"
+    )
+    parser.add_argument("--sweep", default="gate", help="with --against: the sweep preset both sides run")
+    parser.add_argument(
+        "--current-override", action="append", default=[], metavar="KEY=VALUE",
+        help="with --against: an extra override for the current side only (e.g. train.inject_delay_ms=0.3)",
+    )  # fmt: skip
+    parser.add_argument("--out", default="results", help="with --against: where both sides' results go")
     parser.add_argument("--markdown", help="also write the result as Markdown to this file")
     options = parser.parse_args(list(args))
+    threshold = _fraction(parser, "--threshold", options.threshold)
+    if options.against is None and (options.baseline is None or options.current is None):
+        parser.error("give BASELINE and CURRENT, or --against REF")
+    metrics = options.metric or ["step_ms_median"]
     try:
-        threshold = compare.parse_fraction(options.threshold)
-    except ValueError:
-        parser.error(f"--threshold {options.threshold!r}: give a fraction such as 10% or 0.1")
-    try:
-        baseline, current = compare.load_ok(options.baseline), compare.load_ok(options.current)
+        if options.against is not None:
+            from bench import against
+
+            baseline_dir, current_dir = against.run(
+                options.against, options.sweep, options.repeats, options.current_override, Path(options.out)
+            )
+        else:
+            baseline_dir, current_dir = options.baseline, options.current
+        baseline, current = compare.load_all(baseline_dir), compare.load_all(current_dir)
         factor = compare.machine_factor(baseline, current) if options.anchored else None
+        paired = options.against is not None
         verdicts = compare.compare_frames(
-            baseline,
-            current,
-            options.metric or ["step_ms_median"],
-            threshold,
-            options.alpha,
-            options.accuracy_tolerance,
-            factor,
+            baseline, current, metrics, threshold, options.alpha, options.accuracy_tolerance, factor, paired
         )
     except compare.UnusableInput as error:
         print(f"bench compare: unusable input: {error}", file=sys.stderr)
         return 2
     print(compare.table(verdicts).to_string(index=False))
-    print(f"Rule: {compare.rule_text(threshold, options.alpha, factor)}")
+    print(f"Rule: {compare.rule_text(threshold, options.alpha, factor, paired)}")
     if options.markdown:
-        Path(options.markdown).write_text(compare.markdown(verdicts, threshold, options.alpha, factor))
+        Path(options.markdown).write_text(
+            compare.markdown(verdicts, threshold, options.alpha, factor, paired)
+        )
     failed = [v for v in verdicts if v.failed]
     for verdict in failed:
-        print(f"{verdict.status}: {verdict.cell} {verdict.metric} {verdict.comparison.ratio:.2f}x baseline")
+        print(f"{verdict.status}: {verdict.cell} {verdict.metric}: {verdict.detail}")
     return 1 if failed else 0
 
 

@@ -53,6 +53,7 @@ class TrainConfig:
     eval_batch_size: int = 1000
     latency_repeats: int = 5  # timed calls per latency metric (predict at batch 1 costs ~100 ms)
     inject_delay_ms: float = 0.0  # sleep inside every training step: a fake slowdown to test the gate
+    inject_into: str | None = None  # only this style gets the injected delay (None: every style)
     anchor_steps: int = 0  # the fixed machine-speed anchor (bench/anchor.py) after the trial; 0 = off
 
 
@@ -62,6 +63,21 @@ class HardwareConfig:
     xla: bool = False  # jit_compile for Keras styles and raw's tf.function
     precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
     threads: int = 0  # TensorFlow intra-op threads; 0 = all cores
+
+
+@dataclass
+class BlockConfig:
+    """The block design: all `styles` of one cell built and timed in one process.
+
+    Empty `styles` is the trial design (one process per trial). In a block the
+    build order is rotated by the repeat and the steady steps are timed in
+    `rounds` alternating rounds (order rotated each round), so that machine
+    drift falls on every style alike and each block gives paired ratios. A
+    style listed twice is timed twice (its second copy is variant 2): an A/A check.
+    """
+
+    styles: list[str] = field(default_factory=list)
+    rounds: int = 10  # the timed steps of each style are split into this many alternating rounds
 
 
 @dataclass
@@ -78,7 +94,9 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    block: BlockConfig = field(default_factory=BlockConfig)
     repeat: int = 1  # swept for repeats; part of the trial's identity
+    variant: int = 1  # which copy of `style` in a block (2: the A/A twin); set by the block, not by users
     sweep_id: str = "adhoc"  # names the results folder
     isolation: str = "process"  # process: a fresh Python per trial | inline: in this process
     trial_timeout_s: int = 3600  # a process-isolated trial running longer is killed -> error row
@@ -97,6 +115,7 @@ class Schema:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    block: BlockConfig = field(default_factory=BlockConfig)
     repeat: int = 1
     sweep_id: str | None = None  # default: the date and time the run or sweep started
     isolation: str = "process"
@@ -143,6 +162,7 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
         data=OmegaConf.to_object(cfg.data),  # type: ignore[arg-type]
         train=OmegaConf.to_object(cfg.train),  # type: ignore[arg-type]
         hardware=OmegaConf.to_object(cfg.hardware),  # type: ignore[arg-type]
+        block=OmegaConf.to_object(cfg.block),  # type: ignore[arg-type]
         repeat=cfg.repeat,
         sweep_id=str(cfg.sweep_id) if cfg.sweep_id is not None else default_sweep_id(),
         isolation=cfg.isolation,
@@ -170,9 +190,23 @@ def from_dict(fields: dict[str, Any]) -> RunConfig:
         data=DataConfig(**fields.pop("data")),
         train=TrainConfig(**fields.pop("train")),
         hardware=HardwareConfig(**fields.pop("hardware")),
+        block=BlockConfig(**fields.pop("block")),
         results=ResultsConfig(**fields.pop("results")),
         **fields,
     )
+
+
+def members(config: RunConfig) -> list[RunConfig]:
+    """The trials one job runs: the config itself, or one per style of its block (in
+    block.styles order; a style listed again is variant 2, 3...: an A/A twin)."""
+    if not config.block.styles:
+        return [config]
+    seen: dict[str, int] = {}
+    out = []
+    for style in config.block.styles:
+        seen[style] = seen.get(style, 0) + 1
+        out.append(dataclasses.replace(config, style=style, variant=seen[style]))
+    return out
 
 
 CHOICES = {
@@ -196,6 +230,30 @@ def check_choices(config: RunConfig) -> None:
             raise ValueError(f"unknown {key} {value!r}; choose one of: {', '.join(CHOICES[key])}")
     positive = {"train.batch_size": config.train.batch_size, "train.timed_steps": config.train.timed_steps}
     positive["train.steps_per_execution"] = config.train.steps_per_execution
+    positive["block.rounds"] = config.block.rounds
     for key, number in positive.items():
         if number < 1:
             raise ValueError(f"{key} must be at least 1, got {number}")
+    not_negative = {"train.warmup_steps": config.train.warmup_steps, "train.epochs": config.train.epochs}
+    not_negative |= {"train.inject_delay_ms": config.train.inject_delay_ms, "repeat": config.repeat}
+    not_negative |= {
+        "train.anchor_steps": config.train.anchor_steps,
+        "hardware.threads": config.hardware.threads,
+    }
+    for key, number in not_negative.items():
+        if number < 0:
+            raise ValueError(f"{key} must not be negative, got {number}")
+    if config.train.learning_rate <= 0:
+        raise ValueError(f"train.learning_rate must be positive, got {config.train.learning_rate}")
+    from bench.styles import STYLE_NAMES
+
+    for style in [*config.block.styles, *filter(None, [config.train.inject_into])]:
+        if style not in STYLE_NAMES:
+            raise ValueError(
+                f"unknown style {style!r} in block.styles or train.inject_into; choose one of: {', '.join(STYLE_NAMES)}"
+            )
+    if config.block.styles and config.block.rounds > config.train.timed_steps:
+        raise ValueError(
+            f"block.rounds ({config.block.rounds}) exceeds train.timed_steps ({config.train.timed_steps}); "
+            "give every round at least one timed step"
+        )

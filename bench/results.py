@@ -7,10 +7,13 @@ re-run of the sweep skips every trial whose file exists.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import tempfile
+import types
+import typing
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,18 +26,44 @@ SCHEMA_VERSION = 1
 STATUSES = ("ok", "error", "skipped", "not_applicable")
 
 S, N, F, B, T = "string", "Int64", "float64", "boolean", "datetime64[ns, UTC]"  # N: nullable int
+DTYPES = {str: S, int: N, float: F, bool: B}
+# Config fields that are not columns: where the results go (the folder is the sweep).
+NOT_COLUMNS = {"results", "arch"}
+RENAMED = {"data_source": "data_source_requested"}  # `data_source` is the source actually used
+
+
+def _field_dtype(annotation: Any) -> str:
+    """A dataclass field's pandas dtype: X | None is X (nullable), lists are JSON strings."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    base = (
+        args[0] if args and typing.get_origin(annotation) in (typing.Union, types.UnionType) else annotation
+    )
+    return DTYPES.get(base, S)
+
+
+def _config_fields(schema: type, prefix: str = "") -> dict[str, str]:
+    """Column name -> dtype for every (nested) field of a config dataclass, generated, never typed twice."""
+    columns: dict[str, str] = {}
+    hints = typing.get_type_hints(schema)
+    for item in dataclasses.fields(schema):
+        if not prefix and item.name in NOT_COLUMNS:
+            continue
+        name = f"{prefix}{item.name}"
+        if dataclasses.is_dataclass(hints[item.name]):
+            columns.update(_config_fields(hints[item.name], f"{name}_"))
+        else:
+            columns[RENAMED.get(name, name)] = _field_dtype(hints[item.name])
+    return columns
+
+
+CONFIG_COLUMNS: dict[str, str] = {
+    "arch": S, "arch_config": S, "design": S, **_config_fields(RunConfig), "config_json": S,
+}  # fmt: skip
 # column -> pandas dtype. README "Results schema" documents each column.
 SCHEMA: dict[str, str] = {
-    # identity and configuration
-    "schema_version": N, "sweep_id": S, "trial_key": S, "status": S, "error": S, "reason": S,
-    "style": S, "arch": S, "arch_config": S, "repeat": N, "isolation": S, "sweep_order": N, "sweep_shuffle_seed": N,
-    "data_dataset": S, "data_source_requested": S, "data_max_train_samples": N, "data_max_test_samples": N,
-    "train_batch_size": N, "train_warmup_steps": N, "train_timed_steps": N, "train_epochs": N,
-    "train_optimizer": S, "train_learning_rate": F, "train_seed": N, "train_steps_per_execution": N,
-    "train_run_eagerly": B, "train_latency_repeats": N, "train_eval_batch_size": N, "train_inject_delay_ms": F,
-    "train_anchor_steps": N,
-    "hardware_device": S, "hardware_xla": B, "hardware_precision": S, "hardware_threads": N, "threads": N,
-    "config_json": S,
+    "schema_version": N, "trial_key": S, "block_key": S, "block_position": N,
+    "status": S, "error": S, "reason": S,
+    **CONFIG_COLUMNS, "threads": N,
     # phases and metrics
     "import_s": F, "construct_ms": F, "build_ms": F, "compile_ms": F, "first_step_ms": F,
     "time_to_first_step_ms": F, "step_ms_median": F, "step_ms_iqr": F, "step_ms_p95": F,
@@ -66,9 +95,19 @@ def identity(config: RunConfig) -> dict[str, Any]:
     return fields
 
 
+def _key(fields: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def trial_key(config: RunConfig) -> str:
-    text = json.dumps(identity(config), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return _key(identity(config))
+
+
+def block_key(config: RunConfig) -> str:
+    """The block a trial was timed in: its identity without the style and its copy."""
+    fields = identity(config)
+    fields.pop("style"), fields.pop("variant")
+    return _key(fields)
 
 
 def sweep_dir(config: RunConfig) -> Path:
@@ -76,32 +115,37 @@ def sweep_dir(config: RunConfig) -> Path:
 
 
 def row_path(config: RunConfig) -> Path:
-    """results/<sweep_id>/<style>_<arch>_r<repeat>_<key>.parquet"""
-    name = f"{config.style}_{config.arch.name}_r{config.repeat}_{trial_key(config)}.parquet"
+    """results/<sweep_id>/<style>[-v<variant>]_<arch>_r<repeat>_<key>.parquet"""
+    copy = f"-v{config.variant}" if config.variant > 1 else ""
+    name = f"{config.style}{copy}_{config.arch.name}_r{config.repeat}_{trial_key(config)}.parquet"
     return sweep_dir(config) / name
 
 
+def _flatten(fields: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in fields.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}_"))
+        else:
+            name = RENAMED.get(f"{prefix}{key}", f"{prefix}{key}")
+            flat[name] = json.dumps(value) if isinstance(value, list) else value
+    return flat
+
+
 def config_columns(config: RunConfig) -> dict[str, Any]:
-    """The configuration as typed columns, plus the whole of it as JSON."""
-    columns: dict[str, Any] = {
-        "sweep_id": config.sweep_id,
+    """The configuration as typed columns (generated from the dataclasses), plus all of it as JSON."""
+    fields = asdict(config)
+    arch = fields.pop("arch")
+    columns = {k: v for k, v in _flatten(fields).items() if k in CONFIG_COLUMNS}
+    return {
+        **columns,
         "trial_key": trial_key(config),
-        "style": config.style,
+        "block_key": block_key(config),
         "arch": config.arch.name,
-        "arch_config": json.dumps(asdict(config.arch), sort_keys=True),
-        "repeat": config.repeat,
-        "isolation": config.isolation,
-        "sweep_order": config.sweep_order,
-        "sweep_shuffle_seed": config.sweep_shuffle_seed,
-        "data_dataset": config.data.dataset,
-        "data_source_requested": config.data.source,
-        "data_max_train_samples": config.data.max_train_samples,
-        "data_max_test_samples": config.data.max_test_samples,
+        "arch_config": json.dumps(arch, sort_keys=True),
+        "design": "block" if config.block.styles else "trial",
         "config_json": json.dumps(asdict(config), sort_keys=True, default=str),
     }
-    columns.update({f"train_{k}": v for k, v in asdict(config.train).items() if f"train_{k}" in SCHEMA})
-    columns.update({f"hardware_{k}": v for k, v in asdict(config.hardware).items()})
-    return columns
 
 
 def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -160,21 +204,57 @@ def write_row(path: Path, row: dict[str, Any]) -> None:
     write_atomic(path, to_frame([row]).to_parquet(index=False))
 
 
-def load(path: str | Path) -> pd.DataFrame:
-    """All rows of one sweep folder (or one exported Parquet file) as a typed DataFrame."""
+def _defaults() -> dict[str, Any]:
+    """Config columns of a default trial: what a file written before a field existed ran with."""
+    from bench.archs import default_spec
+
+    columns = config_columns(RunConfig(style="functional", arch=default_spec("mlp")))
+    return {k: v for k, v in columns.items() if k not in ("trial_key", "block_key", "config_json")}
+
+
+def _read(file: Path) -> pd.DataFrame:
+    frame = pd.read_parquet(file)
+    if "schema_version" not in frame or "status" not in frame:
+        raise ValueError("not a stylebench result file (no schema_version/status column)")
+    return frame
+
+
+def load_checked(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """All readable rows of a sweep folder (or one exported Parquet file) as a typed DataFrame,
+    and one line per file that could not be read ("name: why"); damaged files are left untouched."""
     path = Path(path)
     files = [path] if path.is_file() else sorted(path.glob("*.parquet"))
     if not files:
         raise ResultsError(f"no results in {path}; run a sweep with sweep_id=<name> first")
-    frames = [pd.read_parquet(file) for file in files]
+    frames, damaged = [], []
+    for file in files:
+        try:
+            frames.append(_read(file))
+        except Exception as error:  # pyarrow raises several types; any of them means "damaged"
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            damaged.append(f"{file.name}: {type(error).__name__}: {reason}"[:300])
+    if not frames:
+        raise ResultsError(f"no readable results in {path}: {damaged[0]}")
     versions = {int(v) for frame in frames for v in frame["schema_version"].dropna().unique()}
     if versions - {SCHEMA_VERSION}:
         raise ResultsError(
             f"{path}: schema version {sorted(versions)}, this stylebench reads {SCHEMA_VERSION}"
         )
     frame = pd.concat(frames, ignore_index=True)
-    # Columns added to the schema after a file was written read as missing values.
+    # Config columns added after a file was written read as the default that file ran with;
+    # metric columns as missing values.
+    defaults = _defaults()
     missing = {
-        column: pd.Series([None] * len(frame), dtype=object) for column in SCHEMA if column not in frame
+        column: pd.Series([defaults.get(column)] * len(frame), dtype=object)
+        for column in SCHEMA
+        if column not in frame
     }
-    return frame.assign(**missing)[list(SCHEMA)].astype(SCHEMA)
+    return frame.assign(**missing)[list(SCHEMA)].astype(SCHEMA), damaged
+
+
+def load(path: str | Path) -> pd.DataFrame:
+    """Like load_checked, but a damaged file is a ResultsError naming it (one line)."""
+    frame, damaged = load_checked(path)
+    if damaged:
+        raise ResultsError(f"damaged result file {damaged[0]}; move it aside to re-run that trial")
+    return frame

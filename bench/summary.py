@@ -2,7 +2,8 @@
 
 `PrintSummary` is a Hydra callback (configured in conf/config.yaml): when a
 run or multirun ends it loads the sweep's results folder, the source of
-truth, and prints one line per cell with medians over repeats.
+truth, and prints one line per cell (bench.cells) with medians over repeats.
+`trial_line` is what the sweeper prints as each trial finishes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-CELL = ["arch", "hardware_xla", "style"]
 MEDIANS = {
     "step_ms_median": "step_ms",
     "time_to_first_step_ms": "first_step_total_ms",
@@ -27,13 +27,37 @@ MEDIANS = {
 
 
 def sweep_table(frame: pd.DataFrame) -> str:
-    """One line per style × arch × XLA: trials by status and medians over ok repeats."""
-    frame = frame.assign(hardware_xla=frame["hardware_xla"].map({True: "xla", False: "-"}))
-    counts = frame.groupby(CELL)["status"].agg(lambda s: " ".join(f"{n} {k}" for k, n in Counter(s).items()))
+    """One line per cell (bench.cells): trials by status and medians over ok repeats."""
+    from bench import cells
+
+    frame = cells.with_labels(frame)
+    columns = ["arch", "setting", "who"]
+    counts = frame.groupby(columns)["status"].agg(
+        lambda s: " ".join(f"{n} {k}" for k, n in Counter(s).items())
+    )
     ok = frame[frame["status"] == "ok"]
-    medians = ok.groupby(CELL)[list(MEDIANS)].median().rename(columns=MEDIANS)
-    table = pd.concat([counts.rename("trials"), medians], axis=1).reset_index()
+    medians = ok.groupby(columns)[list(MEDIANS)].median().rename(columns=MEDIANS)
+    table = (
+        pd.concat([counts.rename("trials"), medians], axis=1).reset_index().rename(columns={"who": "style"})
+    )
+    if (table["setting"] == "").all():
+        table = table.drop(columns="setting")
     return table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
+
+
+def trial_line(row: dict[str, Any]) -> str:
+    """One line for a finished trial: its cell and headline numbers (or its status)."""
+    from bench.cells import style_label
+
+    who = style_label(str(row.get("style")), row.get("variant", 1))
+    where = f"{who}/{row.get('arch', '?')} r{row.get('repeat', '?')}"
+    if row.get("status") != "ok":
+        detail = row.get("error") or row.get("reason") or ""
+        return f"{where}: {row.get('status')} {str(detail)[:120]}".rstrip()
+    return (
+        f"{where}: step {row['step_ms_median']:.3g} ms, first step {row['time_to_first_step_ms']:.0f} ms, "
+        f"accuracy {row['test_accuracy']:.3f}"
+    )
 
 
 def verify_table(cells: Sequence[Any]) -> str:
@@ -55,15 +79,19 @@ class PrintSummary(Callback):
         self.folders: dict[Path, None] = {}
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        row = job_return.return_value if job_return.status == JobStatus.COMPLETED else None
-        if isinstance(row, dict) and row.get("sweep_id"):
-            self.folders[Path(config.results.dir) / str(row["sweep_id"])] = None
+        rows = job_return.return_value if job_return.status == JobStatus.COMPLETED else None
+        for row in rows or []:
+            if isinstance(row, dict) and row.get("sweep_id"):
+                self.folders[Path(config.results.dir) / str(row["sweep_id"])] = None
 
     def _print(self) -> None:
-        from bench.results import load
+        from bench.results import load_checked
 
         for folder in self.folders:
-            print(f"\n{folder}:\n{sweep_table(load(folder))}", flush=True)
+            frame, damaged = load_checked(folder)
+            print(f"\n{folder}:\n{sweep_table(frame)}", flush=True)
+            for line in damaged:
+                print(f"damaged result file, left out: {line}", flush=True)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
         self._print()

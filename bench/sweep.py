@@ -25,45 +25,68 @@ from typing import Any
 import pandas as pd
 
 from bench import machine, results
-from bench.config import RunConfig
+from bench.config import RunConfig, members
 
 STDERR_TAIL_LINES = 5
 
 
-def run_job(config: RunConfig) -> dict[str, Any]:
-    """Run one trial unless it is recorded already; return its row."""
-    path = results.row_path(config)
-    results.ensure_writable(path.parent)
-    if path.exists():
-        return results.load(path).iloc[0].to_dict()
+def run_job(config: RunConfig) -> list[dict[str, Any]]:
+    """Run one trial (or one block of trials) unless recorded already; return its rows.
+
+    A row file that cannot be read is named on stderr and left untouched: that trial
+    counts as recorded (move the file aside to re-run it), so the sweep goes on.
+    """
+    trials = members(config)
+    paths = [results.row_path(trial) for trial in trials]
+    results.ensure_writable(paths[0].parent)
+    if all(path.exists() for path in paths):
+        return [_stored(path) for path in paths]
     started_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
-    peak = peak_gflops(path.parent, config.isolation)
-    record = run_isolated(config, peak) if config.isolation == "process" else run_inline(config, peak)
-    row = {
-        **results.config_columns(config),
-        **machine.host_environment(),
-        **record,
-        "started_at": pd.Timestamp(started_at),
-        "duration_s": time.perf_counter() - started,
-    }
-    results.write_row(path, row)
-    return row
+    peak = peak_gflops(paths[0].parent, config.isolation)
+    records = run_isolated(config, peak) if config.isolation == "process" else run_inline(config, peak)
+    duration = time.perf_counter() - started
+    rows = []
+    for trial, record, path in zip(trials, records, paths, strict=True):
+        if path.exists():  # recorded by an earlier, interrupted run of this block: keep that one
+            rows.append(_stored(path))
+            continue
+        row = {
+            **results.config_columns(trial),
+            **machine.host_environment(),
+            **record,
+            "started_at": pd.Timestamp(started_at),
+            "duration_s": duration,
+        }
+        results.write_row(path, row)
+        rows.append(row)
+    return rows
 
 
-def run_inline(config: RunConfig, peak: float | None) -> dict[str, Any]:
-    """The trial in this process (tests, debugging): TF state carries over between trials."""
-    from bench.trial import run_trial
+def _stored(path: Path) -> dict[str, Any]:
+    try:
+        return results.load(path).iloc[0].to_dict()
+    except results.ResultsError as error:
+        print(f"bench: {error}", file=sys.stderr, flush=True)
+        return {"status": "damaged", "error": str(error), "style": path.name}
+
+
+def run_inline(config: RunConfig, peak: float | None) -> list[dict[str, Any]]:
+    """The trial(s) in this process (tests, debugging): TF state carries over between trials."""
+    from bench.trial import run_block, run_trial
 
     try:
-        return run_trial(config, peak)
+        return run_block(config, peak) if config.block.styles else [run_trial(config, peak)]
     except Exception as error:
         traceback.print_exc()
-        return {"status": "error", "error": f"{type(error).__name__}: {error}"[:2000]}
+        return [{"status": "error", "error": f"{type(error).__name__}: {error}"[:2000]}] * len(
+            members(config)
+        )
 
 
-def run_isolated(config: RunConfig, peak: float | None, module: str = "bench.worker") -> dict[str, Any]:
-    """The trial in a fresh `python -m bench.worker`; a crash becomes an error record."""
+def run_isolated(config: RunConfig, peak: float | None, module: str = "bench.worker") -> list[dict[str, Any]]:
+    """The trial(s) in a fresh `python -m bench.worker`; a crash becomes an error record each."""
+    count = len(members(config))
     with tempfile.TemporaryDirectory(prefix="stylebench-trial-") as folder:
         config_path, record_path = Path(folder) / "config.json", Path(folder) / "record.json"
         config_path.write_text(json.dumps({"config": asdict(config), "peak_gflops": peak}, default=str))
@@ -71,10 +94,10 @@ def run_isolated(config: RunConfig, peak: float | None, module: str = "bench.wor
         try:
             finished = subprocess.run(command, capture_output=True, text=True, timeout=config.trial_timeout_s)
         except subprocess.TimeoutExpired:
-            return {"status": "error", "error": f"trial timed out after {config.trial_timeout_s} s"}
+            return [{"status": "error", "error": f"trial timed out after {config.trial_timeout_s} s"}] * count
         if finished.returncode == 0 and record_path.exists():
-            return json.loads(record_path.read_text())
-        return {"status": "error", "error": describe_failure(finished.returncode, finished.stderr)}
+            return json.loads(record_path.read_text())["records"]
+        return [{"status": "error", "error": describe_failure(finished.returncode, finished.stderr)}] * count
 
 
 def describe_failure(returncode: int, stderr: str) -> str:

@@ -9,6 +9,7 @@ asynchronous work is inside the interval it belongs to.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -264,6 +265,8 @@ def _mean_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
 def trainer_for(
     style: str, model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig
 ) -> KerasTrainer | RawTrainer:
+    if train.inject_into and train.inject_into != style:  # the fake slowdown goes to one style only
+        train = dataclasses.replace(train, inject_delay_ms=0.0)
     return (KerasTrainer if style in KERAS_STYLES else RawTrainer)(model, spec, train, hardware)
 
 

@@ -5,11 +5,19 @@ construct -> build -> (reference check, untimed) -> compile -> first execution
 -> warm-up executions -> timed executions -> full epochs -> machine-speed
 anchor (bench/anchor.py) -> evaluation -> predict/call latency -> save/load
 round trip.
+
+The block design (`run_block`) runs the same phases for every style of a cell
+in one process: a throw-away reference model first takes the process's
+one-off costs, then each style is built and run to its first steps (build
+order rotated by the repeat), then the timed steps of all styles alternate in
+rounds (order rotated by the round), then each style's epochs, one anchor for
+the block, and each style's evaluation, latency and save/load.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import resource
@@ -22,6 +30,7 @@ import numpy as np
 
 from bench import anchor, archs, data, styles, training
 from bench.config import DataConfig, HardwareConfig, RunConfig
+from bench.config import members as config_members
 from bench.timing import StepClock, elapsed_ms, median_call_ms, step_summary
 
 LATENCY_BATCHES = (1, 128)
@@ -107,7 +116,92 @@ def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, reco
     record["time_to_first_step_ms"] = sum(
         record[k] for k in ("construct_ms", "build_ms", "compile_ms", "first_step_ms")
     )
-    steps_per_epoch = (len(dataset.x_train) // train.batch_size) // per_execution * per_execution
+    _epochs(config, trainer, batches, len(dataset.x_train), record)
+
+
+def first_executions(config: RunConfig, trainer: Any, batches: Any, record: dict[str, Any]) -> None:
+    """The first execution and the warm-up executions; records the first step and the total."""
+    per_execution = config.train.steps_per_execution
+    clock = StepClock()
+    trainer.fit(batches, 1 + -(-config.train.warmup_steps // per_execution), clock)
+    record["first_step_ms"] = float(clock.gaps_ms(per_execution)[0] * per_execution)
+    record["time_to_first_step_ms"] = sum(
+        record[k] for k in ("construct_ms", "build_ms", "compile_ms", "first_step_ms")
+    )
+
+
+def round_sizes(timed_steps: int, rounds: int) -> list[int]:
+    """`timed_steps` executions split into `rounds` nearly equal rounds."""
+    return [timed_steps // rounds + (1 if r < timed_steps % rounds else 0) for r in range(rounds)]
+
+
+def rotated(items: list[Any], by: int) -> list[Any]:
+    by %= max(len(items), 1)
+    return items[by:] + items[:by]
+
+
+def warm_up_process(config: RunConfig, dataset: data.Dataset) -> None:
+    """Build and run a throw-away reference model: the process's one-off costs (runtime start,
+    lazy imports, first tf.data iterator) fall on it, not on whichever style is built first."""
+    member = dataclasses.replace(
+        config, style=styles.REFERENCE_STYLE, train=dataclasses.replace(config.train, inject_delay_ms=0.0)
+    )
+    trainer = build_phases(member, {})
+    labels = training.targets(config.arch, dataset.y_train, dataset.provenance.dataset)
+    batches = training.pipeline(
+        data.model_inputs(dataset.x_train), labels, config.train.batch_size, config.train.seed
+    )
+    trainer.fit(batches, 2, StepClock())
+
+
+def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[str, Any]]:
+    """One record per member of the block (block_members order); the build order is rotated
+    by the repeat, so every style is built first equally often."""
+    members = config_members(config)
+    problem = configure_runtime(config.hardware)
+    if problem:
+        return [{"status": "skipped", "reason": problem} for _ in members]
+    dataset = load_data(config.data)
+    warm_up_process(config, dataset)
+    labels = training.targets(config.arch, dataset.y_train, dataset.provenance.dataset)
+    records: list[dict[str, Any]] = [{} for _ in members]
+    active: list[tuple[RunConfig, Any, Any, dict[str, Any]]] = []
+    order = rotated(list(range(len(members))), config.repeat - 1)
+    for position, index in enumerate(order):
+        member, record = members[index], records[index]
+        record["block_position"] = position
+        try:
+            trainer = build_phases(member, record)
+        except styles.NotExpressible as reason:
+            record.update(status="not_applicable", reason=str(reason))
+            continue
+        # each member its own pipeline with the same seed: every style sees the same batches
+        batches = training.pipeline(
+            data.model_inputs(dataset.x_train), labels, config.train.batch_size, config.train.seed
+        )
+        first_executions(member, trainer, batches, record)
+        active.append((member, trainer, batches, record))
+    gaps: dict[int, list[np.ndarray]] = {id(r): [] for *_, r in active}
+    per_execution = config.train.steps_per_execution
+    for index, size in enumerate(round_sizes(config.train.timed_steps, config.block.rounds)):
+        for _member, trainer, batches, record in rotated(active, index):
+            clock = StepClock()
+            trainer.fit(batches, 1 + size, clock)  # the first gap is fit's own start: not a step
+            gaps[id(record)].append(clock.gaps_ms(per_execution)[1:])
+    for member, trainer, batches, record in active:
+        record.update(step_summary(np.concatenate(gaps[id(record)]), config.train.batch_size))
+        _epochs(member, trainer, batches, len(dataset.x_train), record)
+    anchor_record: dict[str, Any] = {}
+    anchor_phase(config.train.anchor_steps, anchor_record)
+    for member, trainer, _, record in active:
+        record.update(status="ok", **anchor_record)
+        record.update(after_training(member, trainer, dataset, peak_gflops, record["step_ms_median"]))
+    return records
+
+
+def _epochs(config: RunConfig, trainer: Any, batches: Any, samples: int, record: dict[str, Any]) -> None:
+    train = config.train
+    steps_per_epoch = (samples // train.batch_size) // train.steps_per_execution * train.steps_per_execution
     if train.epochs > 0 and steps_per_epoch > 0:
         record["epoch_s"] = float(np.median(trainer.fit_epochs(batches, steps_per_epoch, train.epochs)))
 
@@ -168,15 +262,24 @@ def _save_and_load(model: Any, folder: Path) -> Any:
 
 def measure(config: RunConfig, peak_gflops: float | None) -> dict[str, Any]:
     """All phases of one trial; raises NotExpressible before any timing."""
-    import keras
-
-    from bench.machine import accelerator_environment
-
     dataset = load_data(config.data)
     record: dict[str, Any] = {}
     trainer = build_phases(config, record)
     training_phases(config, trainer, dataset, record)
     anchor_phase(config.train.anchor_steps, record)
+    record.update(after_training(config, trainer, dataset, peak_gflops, record["step_ms_median"]))
+    return record
+
+
+def after_training(
+    config: RunConfig, trainer: Any, dataset: data.Dataset, peak_gflops: float | None, step_ms: float
+) -> dict[str, Any]:
+    """Evaluation, latency, save/load, FLOP rates and environment, from a trained trainer."""
+    import keras
+
+    from bench.machine import accelerator_environment
+
+    record: dict[str, Any] = {}
     test_images = data.model_inputs(dataset.x_test)
     test_labels = training.targets(config.arch, dataset.y_test, dataset.provenance.dataset)
     record.update(training.evaluate(trainer.model, test_images, test_labels, config.train.eval_batch_size))
@@ -184,7 +287,7 @@ def measure(config: RunConfig, peak_gflops: float | None) -> dict[str, Any]:
     save_load_phase(trainer.model, test_images[:8], record)
     flops = archs.train_flops(config.arch) * config.train.batch_size
     record["train_gflop_per_step"] = flops / 1e9
-    record["gflops_per_s"] = flops / (record["step_ms_median"] / 1000.0) / 1e9
+    record["gflops_per_s"] = flops / (step_ms / 1000.0) / 1e9
     if peak_gflops:
         record["peak_gflops"] = peak_gflops
         record["pct_of_peak"] = 100.0 * record["gflops_per_s"] / peak_gflops

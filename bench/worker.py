@@ -1,4 +1,4 @@
-"""A trial in its own process: resolved config JSON in, record JSON out.
+"""A trial (or a block of trials) in its own process: resolved config JSON in, records JSON out.
 
     python -m bench.worker CONFIG.json RECORD.json
 
@@ -30,17 +30,24 @@ def main(argv: list[str]) -> int:
     import tensorflow  # noqa: F401
 
     import_s = time.perf_counter() - STARTED
-    from bench.config import from_dict
+    from bench.config import from_dict, members
     from bench.results import write_atomic
-    from bench.trial import run_trial
+    from bench.trial import run_block, run_trial
 
+    config = from_dict(payload["config"])
     try:
-        record = run_trial(from_dict(payload["config"]), payload.get("peak_gflops"))
+        if config.block.styles:
+            records = run_block(config, payload.get("peak_gflops"))
+        else:
+            records = [run_trial(config, payload.get("peak_gflops"))]
     except Exception as error:
         traceback.print_exc()
-        record = {"status": "error", "error": f"{type(error).__name__}: {error}"[:2000]}
-    record["import_s"] = import_s
-    write_atomic(record_path, json.dumps(record).encode())
+        records = [
+            {"status": "error", "error": f"{type(error).__name__}: {error}"[:2000]} for _ in members(config)
+        ]
+    for record in records:
+        record["import_s"] = import_s
+    write_atomic(record_path, json.dumps({"records": records}).encode())
     return 0
 
 

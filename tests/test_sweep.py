@@ -135,7 +135,7 @@ def test_a_crashing_trial_leaves_an_error_row_and_the_sweep_goes_on(tmp_path, mo
 
 def test_a_killed_trial_process_becomes_an_error_record():
     config = RunConfig(style="raw", arch=default_spec("mlp"))
-    record = sweep.run_isolated(config, None, module="tests.fixtures.selfkill_worker")
+    [record] = sweep.run_isolated(config, None, module="tests.fixtures.selfkill_worker")
     assert record["status"] == "error"
     assert record["error"].startswith("killed by SIGKILL (out of memory?)")
     assert "allocating a very large tensor" in record["error"]
@@ -158,5 +158,5 @@ def test_rerun_of_a_finished_trial_returns_the_stored_row(tmp_path):
     config = RunConfig(style="sequential", arch=default_spec("residual"), isolation="inline", results=folder)
     first = sweep.run_job(config)
     second = sweep.run_job(config)
-    assert first["status"] == second["status"] == "not_applicable"
+    assert first[0]["status"] == second[0]["status"] == "not_applicable"
     assert len(list((tmp_path / config.sweep_id).glob("*.parquet"))) == 1

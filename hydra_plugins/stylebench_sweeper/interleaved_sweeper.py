@@ -78,6 +78,8 @@ class InterleavedSweeper(BasicSweeper):
         return [job + [f"sweep_order={i}", *extra] for i, job in enumerate(ordered)]
 
     def sweep(self, arguments: list[str]) -> Any:
+        from bench.summary import trial_line
+
         jobs = self.jobs(arguments)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +92,9 @@ class InterleavedSweeper(BasicSweeper):
                 self.validate_batch_is_legal(batch)
                 results = self.launcher.launch(batch, initial_job_idx=start)
                 for result in results:
-                    _ = result.return_value  # re-raises a job that failed outside the trial
+                    rows = result.return_value  # re-raises a job that failed outside the trial
+                    for row in rows or []:
+                        progress.write(trial_line(row))
                 returns.append(results)
                 progress.update(len(batch))
         return returns

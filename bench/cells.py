@@ -1,0 +1,115 @@
+"""The one definition of a benchmark cell, and the words that label it.
+
+A cell is everything that makes two trials measure the same thing: every
+configuration column (generated from the config dataclasses, see
+`results.CONFIG_COLUMNS`) except the ones that only say which repeat it was
+and where or in which order it ran. Results, summary, report and compare all
+group by `key`; nobody lists cell columns by hand.
+
+A cell's `setting` is the part of its configuration other than style and
+architecture; labels name only the setting columns that vary within the rows
+at hand, so a sweep over XLA says "XLA" / "no XLA" and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import pandas as pd
+
+from bench.results import CONFIG_COLUMNS
+
+# Which repeat, which sweep, when and how long it may run: not what was measured.
+REPLICATE = ("repeat", "sweep_id", "sweep_order", "sweep_shuffle_seed", "trial_timeout_s", "config_json")
+# Stand-ins for a code change: `bench compare` matches baseline and current across them.
+TREATMENT = ("train_inject_delay_ms", "train_inject_into")
+COLUMNS: tuple[str, ...] = tuple(c for c in CONFIG_COLUMNS if c not in REPLICATE)
+WHO = ("style", "variant")  # the compared thing inside a cell group
+WHERE = ("arch", "arch_config")
+SETTING: tuple[str, ...] = tuple(c for c in COLUMNS if c not in (*WHO, *WHERE))
+
+
+def _text(frame: pd.DataFrame, columns: Iterable[str]) -> pd.Series:
+    columns = list(columns)
+    if frame.empty:
+        return pd.Series([], dtype=str, index=frame.index)
+    return frame[columns].astype(str).agg("|".join, axis=1)
+
+
+def key(frame: pd.DataFrame, ignore: Iterable[str] = ()) -> pd.Series:
+    """One string per row naming its cell; rows with equal keys measured the same thing."""
+    skip = set(ignore)
+    return _text(frame, [c for c in COLUMNS if c not in skip])
+
+
+def group_key(frame: pd.DataFrame, ignore: Iterable[str] = ()) -> pd.Series:
+    """The cell without its style: the rows whose styles are compared with each other."""
+    skip = set(ignore) | set(WHO)
+    return _text(frame, [c for c in COLUMNS if c not in skip])
+
+
+def varying(frame: pd.DataFrame, ignore: Iterable[str] = ()) -> list[str]:
+    """The setting columns that take more than one value in these rows."""
+    skip = set(ignore)
+    return [c for c in SETTING if c not in skip and frame[c].astype(str).nunique() > 1]
+
+
+def _word(column: str, value: object) -> str:
+    """One setting value in words: XLA / no XLA, eager, 'batch 64', 'float32'..."""
+    if column == "hardware_xla":
+        return "XLA" if str(value) == "True" else "no XLA"
+    if column == "train_run_eagerly":
+        return "eager" if str(value) == "True" else "graph"
+    if column in ("hardware_device", "hardware_precision", "data_dataset", "design"):
+        return str(value)
+    if column == "block_styles":
+        styles = json.loads(str(value)) if str(value).startswith("[") else []
+        return f"block of {'+'.join(styles)}" if styles else "no block"
+    short = column.split("_", 1)[1] if "_" in column else column
+    return f"{short.replace('_', ' ')} {value}"
+
+
+def setting_labels(frame: pd.DataFrame, ignore: Iterable[str] = ()) -> pd.Series:
+    """Each row's setting in words, naming only what varies across `frame` ('' when nothing does)."""
+    columns = varying(frame, ignore)
+    if frame.empty:
+        return pd.Series([], dtype=str, index=frame.index)
+    if not columns:
+        return pd.Series("", index=frame.index, dtype=str)
+    return frame[columns].apply(lambda row: ", ".join(_word(c, row[c]) for c in columns), axis=1)
+
+
+# The settings a reader needs to know even when they do not vary (the report shows them once).
+DESCRIBED = (
+    "design", "data_dataset", "train_batch_size", "train_optimizer", "train_learning_rate",
+    "train_warmup_steps", "train_timed_steps", "block_rounds", "train_epochs", "train_steps_per_execution",
+    "train_run_eagerly", "hardware_device", "hardware_xla", "hardware_precision", "hardware_threads",
+    "train_inject_delay_ms", "isolation",
+)  # fmt: skip
+
+
+def held_fixed(frame: pd.DataFrame) -> dict[str, str]:
+    """The described setting columns that are the same in every row, in words."""
+    fixed = {}
+    for column in DESCRIBED:
+        values = frame[column].dropna().astype(str).unique()
+        if len(values) == 1:
+            fixed[column] = _word(column, frame[column].dropna().iloc[0])
+    return fixed
+
+
+def style_label(style: str, variant: object) -> str:
+    """'functional', or 'functional#2' for the second copy of a style in an A/A block."""
+    return style if pd.isna(variant) or int(variant) <= 1 else f"{style}#{int(variant)}"
+
+
+def with_labels(frame: pd.DataFrame, ignore: Iterable[str] = ()) -> pd.DataFrame:
+    """`frame` plus `cell` (key), `group` (key without style), `setting` and `who` (style label)."""
+    who = [style_label(s, v) for s, v in zip(frame["style"], frame["variant"], strict=True)]
+    return frame.assign(
+        cell=key(frame, ignore),
+        group=group_key(frame, ignore),
+        setting=setting_labels(frame, ignore),
+        who=pd.Series(who, index=frame.index, dtype=str),
+    )
