@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test verify lint clean benchmark benchmark-compare baseline gate
+.PHONY: bench test verify lint clean benchmark benchmark-compare baseline gate gate-stored
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 # One name for the sweep and its report; `make bench SWEEP_ID=mine` re-uses (and resumes) a sweep.
 SWEEP_ID := quick-$(shell date +%Y-%m-%d_%H-%M-%S)
 
-## the quick preset (every style x mlp,cnn x XLA off/on x 2 repeats), a summary table, then the report
+## the quick preset (every style x mlp,cnn x XLA off/on, 7 blocks each), a summary table, then the report
 bench: $(STAMP)
 	$(BIN)/bench run sweep=quick sweep_id=$(SWEEP_ID)
 	$(BIN)/bench report results/$(SWEEP_ID)
@@ -42,11 +42,21 @@ baseline: $(STAMP)
 	rm -rf results/baseline
 	$(BIN)/bench run sweep=gate sweep_id=baseline
 
-## run the gate's sweep now and compare it with results/baseline (exit 1 on a regression); .ci/run runs this
-GATE_ID := gate-$(shell date +%Y-%m-%d_%H-%M-%S)
+## the gate .ci/run runs: the code at GATE_REF (default: the commit recorded in results/baseline/)
+## and this checkout, sweep=gate interleaved repeat by repeat on this machine, decided on the
+## paired ratios (bench compare --against); exit 1 on a regression or a missing cell
+GATE_REF ?= baseline
+GATE_REPEATS ?= 10
 GATE_THRESHOLD ?= 15%
 GATE_METRICS := --metric step_ms_median --metric time_to_first_step_ms
 gate: $(STAMP)
+	mkdir -p reports
+	$(BIN)/bench compare --against $(GATE_REF) --sweep gate --repeats $(GATE_REPEATS) $(GATE_METRICS) \
+		--threshold $(GATE_THRESHOLD) --markdown reports/gate-compare.md
+
+## the stored-numbers gate: sweep=gate now against results/baseline/, machine divided out by the anchor
+GATE_ID := gate-$(shell date +%Y-%m-%d_%H-%M-%S)
+gate-stored: $(STAMP)
 	$(BIN)/bench run sweep=gate sweep_id=$(GATE_ID)
 	mkdir -p reports
 	$(BIN)/bench compare results/baseline results/$(GATE_ID) --anchored $(GATE_METRICS) \
@@ -58,3 +68,4 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache
+	git worktree prune

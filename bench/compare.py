@@ -1,19 +1,25 @@
-"""Baseline vs current: a regression gate that does not cry wolf on a noisy machine.
+"""Baseline vs current: a regression gate that neither cries wolf nor passes blind.
 
-The asv rule: a cell regresses only when it is slower by more than a factor
-AND the difference is statistically significant (two-sided Mann-Whitney U
-over repeats). A bare threshold alone floods a noisy machine with false
-alarms; a test alone flags tiny, real-but-irrelevant changes. Accuracy is
-checked apart: a median drop beyond a tolerance is a regression.
+Each cell (bench.cells, matched across the stand-ins for a code change such as
+`train.inject_delay_ms`) and time metric is decided by bench.decide with the
+threshold as the margin: REGRESSION when current is *slower* (beyond the
+threshold and significant, Benjamini-Hochberg over the gate's decisions);
+otherwise faster, equivalent or undecided, said as such. Accuracy is checked
+apart: a median drop beyond a tolerance is a regression.
+
+The gate never passes blind: a baseline cell that is missing, errored or
+without numbers in current is a failure naming it; repeats too few for any
+test to reach alpha, or a damaged result file, end the gate with exit 2.
 
 Anchored mode (`--anchored`) is for a baseline measured in another session:
-the machine itself drifts between sessions by more than the threshold. Each
-trial also timed a fixed workload in its own process (bench/anchor.py); the
-ratio of the two sides' median anchors is the machine factor, and a cell
-regresses only when it is slower both in milliseconds and with that factor
-divided out. A slower machine moves the first and not the second; contention
-slows the small anchor more than the step, so it moves the second the other
-way; slower code moves both.
+each trial also timed a fixed workload (bench/anchor.py), and the ratio of the
+two sides' median anchors is the machine factor. On a slower current machine
+(factor > 1) a cell regresses only when slower both in milliseconds and with
+the factor divided out (contention slows the small anchor more than the step);
+on a faster one (factor <= 1) the milliseconds understate a slowdown, so the
+anchored witness alone decides. The anchor does not travel perfectly between
+hosts; `bench compare --against REF` (bench/against.py) avoids stored numbers
+altogether and is what CI runs.
 """
 
 from __future__ import annotations
@@ -21,22 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from bench import results, stats
+from bench import cells, decide, results, stats
 
-# Columns that must be equal for two rows to be the same benchmark cell. Not in
-# it: repeat, sweep, when and where, and train_inject_delay_ms (a stand-in for
-# a code change, which is what the gate is there to judge).
-MATCH = [
-    "style", "arch_config", "data_dataset", "data_source_requested", "data_max_train_samples",
-    "data_max_test_samples", "train_batch_size", "train_warmup_steps", "train_timed_steps", "train_epochs",
-    "train_optimizer", "train_learning_rate", "train_seed", "train_steps_per_execution", "train_run_eagerly",
-    "hardware_device", "hardware_xla", "hardware_precision", "hardware_threads",
-]  # fmt: skip
 ACCURACY = "test_accuracy"
 ANCHOR = "anchor_step_ms"
-REGRESSION, ACCURACY_DROP, IMPROVEMENT, UNCHANGED = "REGRESSION", "ACCURACY DROP", "faster", "ok"
+REGRESSION, ACCURACY_DROP, MISSING, UNCHANGED = "REGRESSION", "ACCURACY DROP", "MISSING", "ok"
 
 
 class UnusableInput(Exception):
@@ -52,52 +50,50 @@ class Verdict:
     comparison: stats.Comparison
     status: str
     anchored: stats.Comparison | None = None  # the same comparison with the machine factor divided out
+    detail: str = ""
 
     @property
     def failed(self) -> bool:
-        return self.status in (REGRESSION, ACCURACY_DROP)
+        return self.status in (REGRESSION, ACCURACY_DROP, MISSING)
+
+
+def load_all(path: str | Path) -> pd.DataFrame:
+    """Every row of a sweep folder or exported Parquet file; a damaged file is UnusableInput."""
+    try:
+        frame, damaged = results.load_checked(path)
+    except (results.ResultsError, OSError, ValueError) as error:
+        raise UnusableInput(str(error)) from error
+    if damaged:
+        raise UnusableInput(f"damaged result file in {path}: {damaged[0]}")
+    if not (frame["status"] == "ok").any():
+        raise UnusableInput(f"{path}: no successful trials to compare")
+    return frame
 
 
 def load_ok(path: str | Path) -> pd.DataFrame:
     """The `ok` rows of a sweep folder or an exported Parquet file."""
-    try:
-        frame = results.load(path)
-    except (results.ResultsError, OSError, ValueError) as error:
-        raise UnusableInput(str(error)) from error
-    ok = frame[frame["status"] == "ok"]
-    if ok.empty:
-        raise UnusableInput(f"{path}: no successful trials to compare")
-    return ok
+    frame = load_all(path)
+    return frame[frame["status"] == "ok"]
 
 
-def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
-    key = frame[MATCH].astype(str).agg("|".join, axis=1)
-    label = frame["style"] + "/" + frame["arch"] + " (" + frame["hardware_device"].astype(str)
-    label = label + frame["hardware_xla"].map({True: ", XLA", False: ""})
-    label = label + ", " + frame["hardware_precision"].astype(str) + ")"
-    return frame.assign(cell_key=key, cell=label)
+def _keyed(frame: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+    return frame.assign(cell_key=cells.key(frame, ignore=cells.TREATMENT), cell=labels)
 
 
-def judge(
-    baseline: pd.Series, current: pd.Series, threshold: float, alpha: float
-) -> tuple[stats.Comparison, str]:
-    """Lower is better for time metrics: slower beyond the threshold and significant fails."""
-    comparison = stats.compare(current, baseline)
-    if comparison.significant(alpha) and comparison.ratio > 1 + threshold:
-        return comparison, REGRESSION
-    if comparison.significant(alpha) and comparison.ratio < 1 / (1 + threshold):
-        return comparison, IMPROVEMENT
-    return comparison, UNCHANGED
+def _labels(baseline: pd.DataFrame, current: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """'raw/mlp' plus the settings that vary across both sides, e.g. 'raw/mlp (XLA)'."""
+    both = pd.concat([baseline, current], keys=["b", "c"])
+    settings = cells.setting_labels(both, ignore=cells.TREATMENT)
+    who = [cells.style_label(s, v) for s, v in zip(both["style"], both["variant"], strict=True)]
+    text = pd.Series(who, index=both.index) + "/" + both["arch"].astype(str)
+    text = text + settings.map(lambda s: f" ({s})" if s else "")
+    return text.loc["b"], text.loc["c"]
 
 
 def machine_factor(baseline: pd.DataFrame, current: pd.DataFrame) -> float:
     """How much slower the machine ran the fixed anchor workload in `current` than in
-    `baseline`: the ratio of the median anchor over all trials of each side.
-
-    One factor per side, not one per trial: a single trial's anchor is as noisy
-    as its step time (6-19% between processes here), so dividing trial by trial
-    would add noise; the median over a sweep keeps the machine's level only.
-    """
+    `baseline`: the ratio of the median anchor over all ok trials of each side."""
+    baseline, current = baseline[baseline["status"] == "ok"], current[current["status"] == "ok"]
     for name, frame in (("baseline", baseline), ("current", current)):
         if frame[ANCHOR].isna().any():
             raise UnusableInput(
@@ -111,18 +107,29 @@ def machine_factor(baseline: pd.DataFrame, current: pd.DataFrame) -> float:
     return float(current[ANCHOR].median() / baseline[ANCHOR].median())
 
 
-def _verdict(
-    label: str,
-    metric: str,
-    base: pd.DataFrame,
-    cur: pd.DataFrame,
-    comparison: stats.Comparison,
-    status: str,
-    anchored: stats.Comparison | None = None,
-) -> Verdict:
-    return Verdict(
-        label, metric, float(base[metric].median()), float(cur[metric].median()), comparison, status, anchored
-    )
+def _values(
+    base: pd.DataFrame, cur: pd.DataFrame, metric: str, paired: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    if paired:  # the two sides of one repeat ran back to back
+        joined = (
+            cur.set_index("repeat")[metric]
+            .to_frame("c")
+            .join(base.set_index("repeat")[metric].to_frame("b"), how="inner")
+        )
+        return joined["c"].to_numpy(float), joined["b"].to_numpy(float)
+    return cur[metric].to_numpy(float), base[metric].to_numpy(float)
+
+
+def check_repeats(pairs: list[tuple[str, int, int]], alpha: float, paired: bool) -> None:
+    """UnusableInput when a cell has too few repeats for any test to reach alpha."""
+    need = stats.repeats_to_reach(alpha, paired)
+    for label, n_base, n_cur in pairs:
+        if min(n_base, n_cur) < need:
+            unit = "paired repeats" if paired else "repeats per side"
+            raise UnusableInput(
+                f"{label}: {n_base} vs {n_cur} repeats can never reach p < {alpha:g}; "
+                f"run at least {need} {unit} (repeat=range(1,{need + 1}))"
+            )
 
 
 def compare_frames(
@@ -133,47 +140,108 @@ def compare_frames(
     alpha: float,
     accuracy_tolerance: float,
     factor: float | None = None,
+    paired: bool = False,
 ) -> list[Verdict]:
-    """One verdict per common cell and metric, plus an accuracy verdict per cell.
-
-    With a machine `factor` (anchored mode, see machine_factor) time metrics
-    must regress both as measured and divided by it.
-    """
+    """A verdict per baseline cell and metric, plus an accuracy verdict per cell; a baseline
+    cell without usable current rows is a MISSING verdict naming why."""
     unknown = [m for m in metrics if m not in results.SCHEMA or results.SCHEMA[m] != "float64"]
     if unknown:
         raise UnusableInput(
             f"unknown metric {unknown[0]!r}; pass a numeric results column, e.g. step_ms_median"
         )
-    baseline, current = _keyed(baseline), _keyed(current)
-    common = sorted(set(baseline["cell_key"]) & set(current["cell_key"]))
+    base_labels, cur_labels = _labels(baseline, current)
+    baseline, current = _keyed(baseline, base_labels), _keyed(current, cur_labels)
+    base_ok, cur_ok = baseline[baseline["status"] == "ok"], current[current["status"] == "ok"]
+    common = sorted(set(base_ok["cell_key"]) & set(cur_ok["cell_key"]))
     if not common:
         raise UnusableInput(
-            f"no common cells: baseline has {baseline['cell'].nunique()} cells, current "
-            f"{current['cell'].nunique()}, none with the same configuration"
+            f"no common cells: baseline has {base_ok['cell'].nunique()} cells, current "
+            f"{cur_ok['cell'].nunique()}, none with the same configuration"
         )
-    verdicts = []
-    for key in common:
-        base, cur = baseline[baseline["cell_key"] == key], current[current["cell_key"] == key]
+    verdicts = [_missing(key, base_ok, current) for key in sorted(set(base_ok["cell_key"]) - set(common))]
+    verdicts = [v for v in verdicts if v is not None]
+    sides = {key: (base_ok[base_ok["cell_key"] == key], cur_ok[cur_ok["cell_key"] == key]) for key in common}
+    check_repeats([(c["cell"].iloc[0], len(b), len(c)) for b, c in sides.values()], alpha, paired)
+    judged: list[tuple[str, str, pd.DataFrame, pd.DataFrame, stats.Comparison, stats.Comparison | None]] = []
+    for base, cur in sides.values():
         label = cur["cell"].iloc[0]
         for metric in metrics:
-            comparison, status = judge(base[metric], cur[metric], threshold, alpha)
-            relative = None
-            if factor is not None:  # both witnesses must agree: as measured and with the machine divided out
-                relative, relative_status = judge(base[metric], cur[metric] / factor, threshold, alpha)
-                status = status if status == relative_status else UNCHANGED
-            verdicts.append(_verdict(label, metric, base, cur, comparison, status, relative))
-        drop = float(base[ACCURACY].median() - cur[ACCURACY].median())
-        status = ACCURACY_DROP if drop > accuracy_tolerance else UNCHANGED
-        comparison = stats.compare(cur[ACCURACY], base[ACCURACY])
-        verdicts.append(_verdict(label, ACCURACY, base, cur, comparison, status))
+            if cur[metric].isna().all() and base[metric].notna().any():
+                verdicts.append(_no_numbers(label, metric, base))
+                continue
+            a, b = _values(base, cur, metric, paired)
+            plain = stats.compare(a, b, margin=threshold, paired=paired)
+            anchored = (
+                None if factor is None else stats.compare(a / factor, b, margin=threshold, paired=paired)
+            )
+            judged.append((label, metric, base, cur, plain, anchored))
+    verdicts += _decide(judged, threshold, alpha, factor)
+    for base, cur in sides.values():
+        verdicts.append(_accuracy(cur["cell"].iloc[0], base, cur, accuracy_tolerance))
     return verdicts
 
 
+def _decide(judged: list, threshold: float, alpha: float, factor: float | None) -> list[Verdict]:
+    """Every time metric decided as one family; the anchored witness as described in the module doc."""
+    plain = decide.decide_all([j[4] for j in judged], threshold, alpha)
+    anchored = decide.decide_all([j[5] for j in judged], threshold, alpha) if factor is not None else plain
+    verdicts = []
+    for (label, metric, base, cur, comparison, relative), p, r in zip(judged, plain, anchored, strict=True):
+        if factor is None:
+            word = p.word
+        elif factor <= 1:  # a faster machine hides a slowdown in ms: the machine-free witness decides
+            word = r.word
+        else:
+            word = p.word if p.word == r.word else decide.UNDECIDED
+        status = REGRESSION if word == decide.SLOWER else word
+        detail = p.reason() if factor is None else f"{p.reason()}; ÷anchor: {r.reason()}"
+        verdicts.append(
+            Verdict(label, metric, float(base[metric].median()), float(cur[metric].median()), comparison,
+                    status, relative, detail)
+        )  # fmt: skip
+    return verdicts
+
+
+def _missing(key: str, base_ok: pd.DataFrame, current: pd.DataFrame) -> Verdict | None:
+    base = base_ok[base_ok["cell_key"] == key]
+    label = base["cell"].iloc[0]
+    mine = current[current["cell_key"] == key]
+    if mine.empty:
+        detail = "no trials of this cell in current (the style vanished or the config changed)"
+    else:
+        statuses = ", ".join(sorted(set(mine["status"])))
+        message = mine["error"].dropna()
+        detail = f"no successful trial in current ({statuses})" + (
+            f": {message.iloc[0][:200]}" if len(message) else ""
+        )
+    nan = float("nan")
+    empty = stats.Comparison(nan, nan, nan, nan, 0, len(base))
+    return Verdict(label, "trials", float(len(base)), float(len(mine)), empty, MISSING, None, detail)
+
+
+def _no_numbers(label: str, metric: str, base: pd.DataFrame) -> Verdict:
+    nan = float("nan")
+    empty = stats.Comparison(nan, nan, nan, nan, 0, len(base))
+    detail = f"{metric} is missing (NaN) in every current trial"
+    return Verdict(label, metric, float(base[metric].median()), nan, empty, MISSING, None, detail)
+
+
+def _accuracy(label: str, base: pd.DataFrame, cur: pd.DataFrame, tolerance: float) -> Verdict:
+    drop = float(base[ACCURACY].median() - cur[ACCURACY].median())
+    status = ACCURACY_DROP if (drop > tolerance or cur[ACCURACY].isna().all()) else UNCHANGED
+    comparison = stats.compare(cur[ACCURACY], base[ACCURACY])
+    detail = f"median drop {drop:.4f} (tolerance {tolerance:g})"
+    return Verdict(label, ACCURACY, float(base[ACCURACY].median()), float(cur[ACCURACY].median()),
+                   comparison, status, None, detail)  # fmt: skip
+
+
 def _row(v: Verdict) -> dict[str, str]:
+    c = v.comparison
+    interval = "-" if not np.isfinite(c.low) else f"{c.low:.3f}–{c.high:.3f}"
     row = {
-        "cell": v.cell, "metric": v.metric, "n": f"{v.comparison.n_reference}/{v.comparison.n_candidate}",
-        "baseline": f"{v.baseline:.4g}", "current": f"{v.current:.4g}", "ratio": f"{v.comparison.ratio:.3f}",
-        "95% CI": f"{v.comparison.low:.3f}–{v.comparison.high:.3f}", "p": f"{v.comparison.p_value:.2g}",
+        "cell": v.cell, "metric": v.metric, "n": f"{c.n_reference}/{c.n_candidate}",
+        "baseline": f"{v.baseline:.4g}", "current": f"{v.current:.4g}", "ratio": f"{c.ratio:.3f}",
+        "95% CI": interval, "p": f"{c.p_value:.2g}",
     }  # fmt: skip
     if v.anchored is not None:
         row["÷anchor ratio"] = f"{v.anchored.ratio:.3f}"
@@ -185,22 +253,30 @@ def table(verdicts: list[Verdict]) -> pd.DataFrame:
     return pd.DataFrame([_row(v) for v in verdicts]).fillna("")
 
 
-def rule_text(threshold: float, alpha: float, factor: float | None) -> str:
-    rule = f"a cell regresses when it is slower by more than {threshold:.0%} and Mann-Whitney p < {alpha:g}"
+def rule_text(threshold: float, alpha: float, factor: float | None, paired: bool = False) -> str:
+    rule = (
+        f"a cell regresses when current is slower beyond {threshold:.0%} and a two-sided rank test "
+        f"({'signed-rank, paired by repeat' if paired else 'Mann-Whitney'}) finds it, Benjamini-Hochberg "
+        f"adjusted p < {alpha:g}; equivalent when two one-sided tests place it within ±{threshold:.0%}"
+    )
     if factor is not None:
-        rule += (
-            f", both in milliseconds and with the machine's speed divided out (the fixed anchor workload "
-            f"ran {factor:.3f}× as long in current as in baseline)"
+        witness = (
+            "both in milliseconds and with the machine's speed divided out"
+            if factor > 1
+            else "with the machine's speed divided out (the current machine is faster, so milliseconds understate a slowdown)"
         )
-    return rule + "."
+        rule += f"; judged {witness}: the fixed anchor workload ran {factor:.3f}× as long in current as in baseline"
+    return rule + ". A baseline cell missing, errored or without numbers in current fails."
 
 
-def markdown(verdicts: list[Verdict], threshold: float, alpha: float, factor: float | None = None) -> str:
+def markdown(
+    verdicts: list[Verdict], threshold: float, alpha: float, factor: float | None = None, paired: bool = False
+) -> str:
     failed = [v for v in verdicts if v.failed]
     head = "**Regression**" if failed else "**No regression**"
-    rule = rule_text(threshold, alpha, factor)
+    rule = rule_text(threshold, alpha, factor, paired)
     lines = [f"## stylebench compare: {head}", "", f"Rule: {rule}", ""]
-    lines += [f"- {v.status}: {v.cell}, {v.metric} {v.comparison.ratio:.2f}×" for v in failed]
+    lines += [f"- {v.status}: {v.cell}, {v.metric}: {v.detail}" for v in failed]
     return "\n".join([*lines, "", table(verdicts).to_markdown(index=False), ""])
 
 

@@ -82,7 +82,7 @@ def test_anchored_a_slower_machine_is_not_a_regression():
     """Everything 30% slower, the fixed anchor too: the machine, not the code."""
     slow_anchor = [a * 1.3 for a in ANCHOR]
     verdict = anchored_gate(rows("raw", BASE, anchors=ANCHOR), rows("raw", SLOWER, anchors=slow_anchor))
-    assert verdict.status == compare.UNCHANGED
+    assert not verdict.failed
     assert verdict.comparison.ratio > 1.25 and verdict.anchored.ratio == pytest.approx(1.0, abs=0.03)
     plain = gate(rows("raw", BASE), rows("raw", SLOWER))
     assert plain[0].status == compare.REGRESSION  # what the plain gate would have said
@@ -92,7 +92,17 @@ def test_anchored_contention_in_the_current_run_is_not_a_regression():
     """A busy machine slowed the anchor more than the step: slower in ms, faster relative."""
     busy_anchor = [a * 1.45 for a in ANCHOR]
     verdict = anchored_gate(rows("raw", BASE, anchors=ANCHOR), rows("raw", SLOWER, anchors=busy_anchor))
-    assert verdict.status == compare.UNCHANGED and verdict.anchored.ratio < 1
+    assert not verdict.failed and verdict.anchored.ratio < 1
+
+
+def test_anchored_a_faster_machine_does_not_hide_slower_code():
+    """The current machine 20% faster, the code 30% slower: 1.04x in ms, 1.3x with the machine divided out."""
+    fast_anchor = [a * 0.8 for a in ANCHOR]
+    current = [b * 1.3 * 0.8 for b in BASE]
+    verdict = anchored_gate(rows("raw", BASE, anchors=ANCHOR), rows("raw", current, anchors=fast_anchor))
+    assert verdict.comparison.ratio == pytest.approx(1.04, abs=0.02)
+    assert verdict.status == compare.REGRESSION and verdict.anchored.ratio == pytest.approx(1.3, abs=0.03)
+    assert not gate(rows("raw", BASE), rows("raw", current))[0].failed  # what the plain gate would say
 
 
 def test_anchored_slower_code_on_the_same_machine_is_a_regression():
@@ -113,9 +123,63 @@ def test_anchored_without_anchors_exits_2_naming_the_fix(tmp_path, capsys):
     assert err.count("\n") == 1
 
 
+def _write(folder, row_list) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, row in enumerate(row_list):
+        results.write_row(folder / f"{index}.parquet", row)
+    return str(folder)
+
+
+def test_a_vanished_style_fails_naming_it(tmp_path, capsys):
+    base = _write(tmp_path / "base", rows("raw", BASE) + rows("functional", BASE))
+    cur = _write(tmp_path / "cur", rows("functional", BASE))
+    assert cli.main(["compare", base, cur]) == 1
+    out = capsys.readouterr().out
+    assert "MISSING: raw/mlp trials: no trials of this cell in current" in out
+
+
+def test_an_errored_style_fails_naming_it_and_its_error(tmp_path, capsys):
+    broken = [{**row, "status": "error", "error": "ValueError: broken build"} for row in rows("raw", BASE)]
+    for row in broken:
+        row.pop("step_ms_median"), row.pop("test_accuracy")
+    base = _write(tmp_path / "base", rows("raw", BASE) + rows("functional", BASE))
+    cur = _write(tmp_path / "cur", broken + rows("functional", BASE))
+    assert cli.main(["compare", base, cur]) == 1
+    assert "MISSING: raw/mlp trials: no successful trial in current (error): ValueError: broken build" in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_metric_missing_in_every_current_trial_fails(tmp_path, capsys):
+    empty = [{**row, "step_ms_median": float("nan")} for row in rows("raw", BASE)]
+    assert (
+        cli.main(["compare", _write(tmp_path / "b", rows("raw", BASE)), _write(tmp_path / "c", empty)]) == 1
+    )
+    assert "step_ms_median is missing (NaN) in every current trial" in capsys.readouterr().out
+
+
+def test_three_against_three_repeats_exits_2_naming_the_repeats_needed(tmp_path, capsys):
+    base = _write(tmp_path / "b", rows("raw", BASE[:3]))
+    cur = _write(tmp_path / "c", rows("raw", [b * 1.45 for b in BASE[:3]]))
+    assert cli.main(["compare", base, cur]) == 2
+    err = capsys.readouterr().err
+    assert "3 vs 3 repeats can never reach p < 0.05; run at least 4 repeats per side" in err
+    assert err.count("\n") == 1
+
+
+def test_a_damaged_result_file_exits_2_naming_it(tmp_path, capsys):
+    base = _write(tmp_path / "b", rows("raw", BASE))
+    cur = _write(tmp_path / "c", rows("raw", BASE))
+    damaged = tmp_path / "c" / "2.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    assert cli.main(["compare", base, cur]) == 2
+    err = capsys.readouterr().err
+    assert "damaged result file" in err and "2.parquet" in err and err.count("\n") == 1
+    assert damaged.stat().st_size == 100  # left untouched
+
+
 def test_an_unknown_metric_exits_2(tmp_path, capsys):
-    (tmp_path / "s").mkdir()
-    results.write_row(tmp_path / "s" / "row.parquet", rows("raw", BASE)[0])
+    _write(tmp_path / "s", rows("raw", BASE))
     assert cli.main(["compare", str(tmp_path / "s"), str(tmp_path / "s"), "--metric", "nosuch"]) == 2
     assert "unknown metric 'nosuch'" in capsys.readouterr().err
 
@@ -134,8 +198,7 @@ def test_mismatched_schema_exits_2(tmp_path, capsys):
     (tmp_path / "base").mkdir()
     old = frame(rows("raw", BASE)).assign(schema_version=99)
     old.to_parquet(tmp_path / "base" / "old.parquet")
-    (tmp_path / "cur").mkdir()
-    results.write_row(tmp_path / "cur" / "row.parquet", rows("raw", BASE)[0])
+    _write(tmp_path / "cur", rows("raw", BASE))
     assert cli.main(["compare", str(tmp_path / "base"), str(tmp_path / "cur")]) == 2
     assert "schema version" in capsys.readouterr().err
 
@@ -187,8 +250,8 @@ def test_an_injected_30_percent_slowdown_fails_naming_the_cell(tmp_path, capsys)
     code = cli.main(["compare", baseline, current, "--markdown", str(summary)])
     out = capsys.readouterr().out
     assert code == 1, out
-    assert "REGRESSION: raw/mlp (cpu, float32) step_ms_median" in out
+    assert "REGRESSION: raw/mlp step_ms_median: slower by" in out
     assert "**Regression**" in summary.read_text()
     # the anchor cannot hide a slowdown in the code: the injected sleep is not in the anchor
     assert cli.main(["compare", baseline, current, "--anchored"]) == 1
-    assert "REGRESSION: raw/mlp (cpu, float32) step_ms_median" in capsys.readouterr().out
+    assert "REGRESSION: raw/mlp step_ms_median: slower by" in capsys.readouterr().out

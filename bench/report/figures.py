@@ -1,14 +1,15 @@
-"""Seaborn figures of a results table, each returned as an inline PNG data URI.
+"""Seaborn figures of a summary, each returned as an inline PNG data URI.
 
-Each function takes the settings-labelled frame of `ok` rows and returns a
-`Figure` (title, caption, data URI) or None when the sweep has nothing to show.
+Each function takes the Summary and returns a `Figure` (title, caption, data
+URI, and the tick labels of every panel, so a test can check that every mark
+is named) or None when the sweep has nothing to show.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import matplotlib
 
@@ -18,14 +19,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
-from bench.styles import STYLE_NAMES  # noqa: E402
+from bench import decide  # noqa: E402
+from bench.report.summarize import DECIDED_METRICS, Summary, _style_order  # noqa: E402
 
 PHASES = {
     "construct_ms": "construct",
     "build_ms": "build",
     "compile_ms": "compile",
     "first_step_ms": "first step",
+}
+DECISION_COLOURS = {
+    decide.FASTER: "#7fc97f",
+    decide.EQUIVALENT: "#d9d9d9",
+    decide.UNDECIDED: "#fff2ae",
+    decide.SLOWER: "#f0827d",
 }
 
 
@@ -34,50 +44,80 @@ class Figure:
     title: str
     caption: str
     data_uri: str
+    lead: bool = False  # shown with the answer, at the top of the page
+    x_ticks: list[list[str]] = field(default_factory=list)  # per panel, as drawn
+    y_ticks: list[list[str]] = field(default_factory=list)
 
 
-def _styles(frame: pd.DataFrame) -> list[str]:
-    return [style for style in STYLE_NAMES if style in set(frame["style"])]
+def _order(frame: pd.DataFrame) -> list[str]:
+    return sorted(set(frame["who"]), key=_style_order)
 
 
-def _encode(figure: matplotlib.figure.Figure) -> str:
+def _panel(frame: pd.DataFrame) -> pd.DataFrame:
+    """A `panel` column: the architecture, plus the setting when settings vary."""
+    panel = frame["arch"] + np.where(frame["setting"] != "", " · " + frame["setting"], "")
+    return frame.assign(panel=panel)
+
+
+def _encode(figure: matplotlib.figure.Figure, title: str, caption: str, lead: bool = False) -> Figure:
+    figure.canvas.draw()  # tick labels exist only once drawn
+    axes = [axis for axis in figure.axes if axis.get_label() != "<colorbar>"]
+    x_ticks = [[t.get_text() for t in axis.get_xticklabels()] for axis in axes]
+    y_ticks = [[t.get_text() for t in axis.get_yticklabels()] for axis in axes]
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return Figure(title, caption, uri, lead, x_ticks, y_ticks)
 
 
-def step_times(ok: pd.DataFrame) -> Figure | None:
+def _name_every_style(grid: sns.FacetGrid) -> None:
+    """Style names under every panel, rotated (set_xticklabels() with no labels would erase them)."""
+    for axis in grid.axes.flat:
+        axis.tick_params(axis="x", labelbottom=True, labelrotation=30)
+
+
+def _facets(ok: pd.DataFrame) -> dict:
+    panels = ok["panel"].nunique()
+    return {"col": "panel", "col_wrap": min(panels, 2) if panels > 1 else None}
+
+
+def step_times(summary: Summary) -> Figure | None:
+    ok = _panel(summary.ok)
     if ok.empty:
         return None
-    order = _styles(ok)
-    grid = sns.FacetGrid(
-        ok, row="setting", col="arch", sharey=False, height=2.8, aspect=1.5, margin_titles=True
-    )
-    grid.map_dataframe(sns.stripplot, x="style", y="step_ms_median", order=order, alpha=0.6, jitter=0.15)
+    order = _order(ok)
+    grid = sns.FacetGrid(ok, sharey=False, sharex=False, height=2.9, aspect=1.5, **_facets(ok))
+    grid.map_dataframe(sns.stripplot, x="who", y="step_ms_median", order=order, alpha=0.6, jitter=0.15)
     grid.map_dataframe(
-        sns.pointplot, x="style", y="step_ms_median", order=order, estimator=np.median,
+        sns.pointplot, x="who", y="step_ms_median", order=order, estimator=np.median,
         errorbar=None, color="black", markers="D", linestyles="none",
     )  # fmt: skip
-    grid.set_axis_labels("", "step (ms)").set_xticklabels(rotation=30)
+    grid.set_axis_labels("", "step (ms)").set_titles("{col_name}")
+    _name_every_style(grid)
     caption = "Each dot is one repeat's median step; the black diamond is the median of the repeats."
-    return Figure("Steady step time per style", caption, _encode(grid.figure))
+    return _encode(grid.figure, "Steady step time per style", caption)
 
 
-def first_step_phases(ok: pd.DataFrame) -> Figure | None:
+def first_step_phases(summary: Summary) -> Figure | None:
+    ok = _panel(summary.ok)
     if ok.empty:
         return None
-    medians = ok.groupby(["arch", "setting", "style"])[list(PHASES)].median().rename(columns=PHASES)
-    panels = medians.index.droplevel("style").unique()
-    figure, axes = plt.subplots(len(panels), 1, figsize=(7.5, 2.6 * len(panels)), squeeze=False)
-    for axis, (arch, setting) in zip(axes[:, 0], panels, strict=True):
-        panel = medians.loc[(arch, setting)].reindex(
-            [s for s in STYLE_NAMES if s in medians.loc[(arch, setting)].index]
-        )
-        panel.plot.barh(
+    medians = ok.groupby(["panel", "who"])[list(PHASES)].median().rename(columns=PHASES)
+    panels = list(medians.index.get_level_values("panel").unique())
+    figure, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(7.5, 0.45 * ok["who"].nunique() * len(panels) + 1.2 * len(panels)),
+        squeeze=False,
+    )
+    for axis, panel in zip(axes[:, 0], panels, strict=True):
+        rows = medians.loc[panel]
+        rows = rows.reindex(sorted(rows.index, key=_style_order))
+        rows.plot.barh(
             stacked=True, ax=axis, width=0.7, legend=axis is axes[0, 0], color=sns.color_palette("deep", 4)
         )
-        axis.set_title(f"{arch} ({setting})", fontsize=9)
+        axis.set_title(panel, fontsize=9)
         axis.set_xlabel("ms (median over repeats)")
         axis.set_ylabel("")
         axis.invert_yaxis()
@@ -85,44 +125,74 @@ def first_step_phases(ok: pd.DataFrame) -> Figure | None:
     caption = (
         "Time to first step, split by phase: lazy styles pay at build or first call instead of construction."
     )
-    return Figure("Time to first step by phase", caption, _encode(figure))
+    return _encode(figure, "Time to first step by phase", caption)
 
 
-def accuracy(ok: pd.DataFrame) -> Figure | None:
+def accuracy(summary: Summary) -> Figure | None:
+    ok = _panel(summary.ok)
     if ok.empty:
         return None
     grid = sns.catplot(
-        data=ok, x="style", y="test_accuracy", col="arch", row="setting", order=_styles(ok),
-        kind="strip", height=2.6, aspect=1.3, sharey=False, margin_titles=True,
+        data=ok, x="who", y="test_accuracy", order=_order(ok), kind="strip",
+        height=2.7, aspect=1.4, sharey=False, sharex=False, **_facets(ok),
     )  # fmt: skip
-    grid.set_axis_labels("", "test accuracy").set_xticklabels(rotation=30)
+    grid.set_axis_labels("", "test accuracy").set_titles("{col_name}")
+    _name_every_style(grid)
     caption = (
         "Identical models with identical seeds should reach identical accuracy; a gap is a bug, not a style."
     )
-    return Figure("Test accuracy per style", caption, _encode(grid.figure))
+    return _encode(grid.figure, "Test accuracy per style", caption)
 
 
-def ratio_heatmap(table: pd.DataFrame, reference: str) -> Figure | None:
-    steps = table[table["metric"] == "step_ms_median"]
-    if steps.empty or "ratio" not in steps:
+def decision_matrix(summary: Summary, reference: str) -> Figure | None:
+    """Styles × (architecture, setting, metric), coloured by decision, the ratio printed in each cell."""
+    decisions = summary.decisions
+    if decisions.empty:
         return None
-    pivot = steps.assign(cell=steps["arch"] + " · " + steps["setting"]).pivot_table(
-        index="cell", columns="style", values="ratio", aggfunc="first"
+    frame = decisions.assign(
+        row=decisions["arch"]
+        + np.where(decisions["setting"] != "", " · " + decisions["setting"], "")
+        + " · "
+        + decisions["metric"].map(DECIDED_METRICS)
     )
-    pivot[reference] = 1.0
-    pivot = pivot[[s for s in STYLE_NAMES if s in pivot.columns]]
-    figure, axis = plt.subplots(figsize=(1.3 * len(pivot.columns) + 2, 0.45 * len(pivot) + 1.2))
-    sns.heatmap(
-        pivot, annot=True, fmt=".2f", cmap="RdBu_r", center=1.0, ax=axis, cbar_kws={"label": "× reference"}
+    columns = sorted(set(frame["who"]), key=_style_order)
+    rows = list(dict.fromkeys(frame["row"]))
+    words = list(DECISION_COLOURS)
+    codes = frame.pivot_table(index="row", columns="who", values="decision", aggfunc="first")
+    codes = codes.reindex(index=rows, columns=columns)
+    ratios = frame.pivot_table(index="row", columns="who", values="ratio", aggfunc="first").reindex(
+        index=rows, columns=columns
     )
-    axis.set_xlabel("")
-    axis.set_ylabel("")
-    caption = f"Median step time of each style divided by {reference}'s, per architecture and setting (1.00 = same)."
-    return Figure(f"Step time relative to {reference}", caption, _encode(figure))
+    numeric = codes.apply(lambda col: col.map(lambda w: words.index(w) if isinstance(w, str) else np.nan))
+    figure, axis = plt.subplots(figsize=(1.5 * len(columns) + 3.2, 0.42 * len(rows) + 1.4))
+    axis.imshow(
+        numeric.to_numpy(float),
+        cmap=ListedColormap(list(DECISION_COLOURS.values())),
+        vmin=-0.5,
+        vmax=3.5,
+        aspect="auto",
+    )
+    for i, row in enumerate(rows):
+        for j, who in enumerate(columns):
+            value = ratios.loc[row, who]
+            if pd.notna(value):
+                axis.text(j, i, f"{value:.2f}×", ha="center", va="center", fontsize=9)
+    axis.set_xticks(range(len(columns)), columns, rotation=30)
+    axis.set_yticks(range(len(rows)), rows)
+    legend = [Patch(color=colour, label=word) for word, colour in DECISION_COLOURS.items()]
+    axis.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    caption = (
+        f"Each style against {reference}, per architecture, setting and metric: the colour is the decision "
+        f"(±{summary.margin:.0%} margin), the number the ratio (below 1: faster)."
+    )
+    return _encode(figure, f"Decisions against {reference}", caption, lead=True)
 
 
-def xla_speedup(ok: pd.DataFrame) -> Figure | None:
-    keys = ["arch", "style", "hardware_device", "hardware_precision"]
+def xla_speedup(summary: Summary) -> Figure | None:
+    ok = summary.ok
+    if ok["hardware_xla"].nunique() < 2:
+        return None
+    keys = [c for c in ("arch", "who", "hardware_device", "hardware_precision") if c in ok]
     medians = ok.groupby([*keys, "hardware_xla"])["step_ms_median"].median().unstack("hardware_xla")
     if True not in medians.columns or False not in medians.columns:
         return None
@@ -130,38 +200,41 @@ def xla_speedup(ok: pd.DataFrame) -> Figure | None:
     if speedup.empty:
         return None
     grid = sns.catplot(
-        data=speedup, x="style", y="speedup", col="arch", kind="bar", order=_styles(speedup),
-        height=2.8, aspect=1.3, sharey=False,
+        data=speedup, x="who", y="speedup", col="arch", kind="bar", order=_order(speedup),
+        height=2.8, aspect=1.3, sharey=False, sharex=False,
     )  # fmt: skip
     for axis in grid.axes.flat:
         axis.axhline(1.0, color="black", linewidth=0.8)
-    grid.set_axis_labels("", "step without XLA / with XLA").set_xticklabels(rotation=30)
+    grid.set_axis_labels("", "step without XLA / with XLA").set_titles("{col_name}")
+    _name_every_style(grid)
     caption = "Above 1: XLA makes the step faster; below 1: slower (on CPUs convolutions often lose)."
-    return Figure("XLA speed-up per style", caption, _encode(grid.figure))
+    return _encode(grid.figure, "XLA speed-up per style", caption)
 
 
-def throughput(ok: pd.DataFrame) -> Figure | None:
+def throughput(summary: Summary) -> Figure | None:
+    ok = _panel(summary.ok)
     if ok.empty or ok["gflops_per_s"].isna().all():
         return None
     grid = sns.catplot(
-        data=ok, x="style", y="gflops_per_s", col="arch", row="setting", kind="bar", order=_styles(ok),
-        estimator=np.median, errorbar=None, height=2.6, aspect=1.3, sharey=False, margin_titles=True,
+        data=ok, x="who", y="gflops_per_s", order=_order(ok), kind="bar", estimator=np.median,
+        errorbar=None, height=2.7, aspect=1.4, sharey=False, sharex=False, **_facets(ok),
     )  # fmt: skip
     peak = ok["peak_gflops"].median()
     if pd.notna(peak):
         for axis in grid.axes.flat:
             axis.axhline(peak, color="crimson", linestyle="--", linewidth=1)
             axis.set_ylim(0, peak * 1.1)
-    grid.set_axis_labels("", "achieved GFLOP/s").set_xticklabels(rotation=30)
+    grid.set_axis_labels("", "achieved GFLOP/s").set_titles("{col_name}")
+    _name_every_style(grid)
     caption = (
         f"Training FLOPs per second; the dashed line is this machine's fp32 matmul peak ({peak:.0f} GFLOP/s)."
     )
-    return Figure("Achieved GFLOP/s against the machine's peak", caption, _encode(grid.figure))
+    return _encode(grid.figure, "Achieved GFLOP/s against the machine's peak", caption)
 
 
-def all_figures(ok: pd.DataFrame, table: pd.DataFrame, reference: str) -> list[Figure]:
+def all_figures(summary: Summary, reference: str) -> list[Figure]:
     candidates = [
-        step_times(ok), first_step_phases(ok), accuracy(ok),
-        ratio_heatmap(table, reference), xla_speedup(ok), throughput(ok),
+        decision_matrix(summary, reference), step_times(summary), first_step_phases(summary),
+        accuracy(summary), xla_speedup(summary), throughput(summary),
     ]  # fmt: skip
     return [figure for figure in candidates if figure is not None]

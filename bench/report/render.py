@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from bench import results
+from bench import decide, results
 from bench.report.figures import all_figures
 from bench.report.summarize import Summary, summarize
 
@@ -28,16 +28,21 @@ def _interval(low: Any, high: Any) -> str:
     return "-" if _number(low) == "-" else f"{_number(low)}–{_number(high)}"
 
 
-def table_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """The per-cell table, formatted for people."""
+def table_rows(table: pd.DataFrame, decisions: pd.DataFrame) -> list[dict[str, Any]]:
+    """The per-cell table, with each cell's decision against the reference, formatted for people."""
+    keyed = decisions.set_index(["arch", "setting", "who", "metric"]) if len(decisions) else None
     rows = []
     for _, row in table.iterrows():
+        key = (row["arch"], row["setting"], row["who"], row["metric"])
+        d = keyed.loc[key] if keyed is not None and key in keyed.index else None
         rows.append(
             {
-                "arch": row["arch"], "setting": row["setting"], "style": row["style"], "label": row["label"],
+                "arch": row["arch"], "setting": row["setting"], "style": row["who"], "label": row["label"],
                 "n": row["n"], "median": _number(row["median"]), "ci": _interval(row["low"], row["high"]),
-                "ratio": _number(row.get("ratio"), 3), "ratio_ci": _interval(row.get("ratio_low"), row.get("ratio_high")),
-                "p": _number(row.get("p_value"), 2), "significant": bool(row.get("significant") is True),
+                "ratio": _number(None if d is None else d["ratio"], 3),
+                "ratio_ci": "-" if d is None else _interval(d["ratio_low"], d["ratio_high"]),
+                "decision": "" if d is None else d["decision"],
+                "p": "-" if d is None else _number(d["p_adjusted"], 2),
             }
         )  # fmt: skip
     return rows
@@ -50,7 +55,8 @@ def render_html(summary: Summary, figures: list, written: str) -> str:
     return environment.get_template("report.html.j2").render(
         summary=summary,
         figures=figures,
-        rows=table_rows(summary.table),
+        rows=table_rows(summary.table, summary.decisions),
+        rule=decide.rule_text(summary.margin, summary.alpha),
         na=summary.not_applicable.to_dict("records"),
         errors=summary.errors.to_dict("records"),
         skipped=summary.skipped.to_dict("records"),
@@ -59,18 +65,25 @@ def render_html(summary: Summary, figures: list, written: str) -> str:
 
 
 def render_markdown(summary: Summary) -> str:
-    """Verdicts and the steady-step table, for a PR comment or $GITHUB_STEP_SUMMARY."""
+    """The answer, then one verdict per comparison and the steady-step table, for a PR comment
+    or $GITHUB_STEP_SUMMARY."""
     lines = [f"## stylebench: sweep `{summary.sweep_id}` ({summary.trials} trials)", ""]
     lines += [f"> **Warning:** {banner}" for banner in summary.banners]
-    lines += ["", "### Verdicts", ""] + [f"- {line}" for line in summary.verdicts or ["(no comparisons)"]]
-    steps = pd.DataFrame(table_rows(summary.table[summary.table["metric"] == "step_ms_median"]))
+    lines += ["", "### The answer", ""] + (
+        summary.answers or ["No style could be compared with the reference."]
+    )
+    lines += ["", decide.rule_text(summary.margin, summary.alpha)]
+    lines += ["", "### Verdicts", ""] + [f"- {line}" for line in summary.verdicts]
+    rows = table_rows(summary.table[summary.table["metric"] == "step_ms_median"], summary.decisions)
+    steps = pd.DataFrame(rows)
     if not steps.empty:
-        steps = steps.drop(columns=["label", "significant"]).rename(
+        steps = steps.drop(columns=["label"]).rename(
             columns={
                 "median": "step ms",
                 "ci": "95% CI",
                 "ratio": f"× {summary.reference}",
                 "ratio_ci": "ratio CI",
+                "p": "adjusted p",
             }
         )
         lines += ["", "### Steady step time", "", steps.to_markdown(index=False)]
@@ -85,12 +98,17 @@ def render_markdown(summary: Summary) -> str:
 
 
 def build_report(
-    results_dir: str | Path, out_dir: str | Path = "reports", reference: str = "functional"
+    results_dir: str | Path,
+    out_dir: str | Path = "reports",
+    reference: str = "functional",
+    margin: float = decide.MARGIN,
+    alpha: float = decide.ALPHA,
 ) -> Path:
-    """Write <out_dir>/<sweep_id>/index.html and summary.md; return the folder."""
-    frame = results.load(results_dir)
-    summary = summarize(frame, reference)
-    figures = all_figures(summary.ok, summary.table, reference)
+    """Write <out_dir>/<sweep_id>/index.html and summary.md; return the folder. A damaged
+    result file is left out under a banner naming it."""
+    frame, damaged = results.load_checked(results_dir)
+    summary = summarize(frame, reference, margin, alpha, damaged)
+    figures = all_figures(summary, reference)
     folder = Path(out_dir) / Path(results_dir).name
     folder.mkdir(parents=True, exist_ok=True)
     written = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,35 +1,40 @@
-"""Results table -> the numbers a report shows: per-cell medians with intervals,
-ratios to the reference style with significance, verdicts in words, and the
-environment with its warnings. Pure pandas + bench.stats; no drawing here."""
+"""Results table -> the numbers a report shows: per-cell medians with intervals, every
+style-vs-reference comparison decided (bench.decide), the answer in one sentence per
+architecture and metric, and the environment with its warnings. Pure pandas + bench.stats
++ bench.decide; no drawing here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from bench import stats
+from bench import cells, decide, stats
 
 HEADLINE = {
     "step_ms_median": "steady step (ms)",
     "time_to_first_step_ms": "time to first step (ms)",
     "test_accuracy": "test accuracy",
 }
-CELL = ["arch", "setting", "style"]
+DECIDED_METRICS = {"step_ms_median": "steady step", "time_to_first_step_ms": "time to first step"}
 ENVIRONMENT = [
     "tensorflow_version", "keras_version", "python_version", "backend", "cuda_version", "gpu_name",
     "cpu_model", "cpu_count", "host", "git_commit", "data_dataset", "data_source",
     "data_train_samples", "data_test_samples", "data_sha256",
 ]  # fmt: skip
 MUST_MATCH = ["tensorflow_version", "keras_version", "cpu_model", "host", "git_commit", "gpu_name"]
+ACCURACY_GAP = 0.002  # identical models from identical seeds: a larger gap is a bug, not a style
 
 
 @dataclass
 class Summary:
     reference: str
-    ok: pd.DataFrame  # the successful trials, with their `setting` label
+    ok: pd.DataFrame  # the successful trials, with cells.with_labels columns
     table: pd.DataFrame  # one row per cell and headline metric
+    decisions: pd.DataFrame  # one row per style-vs-reference comparison, with its decision
     verdicts: list[str]
+    answers: list[str]
     not_applicable: pd.DataFrame
     errors: pd.DataFrame
     skipped: pd.DataFrame
@@ -37,55 +42,123 @@ class Summary:
     banners: list[str] = field(default_factory=list)
     sweep_id: str = ""
     trials: int = 0
+    margin: float = decide.MARGIN
+    alpha: float = decide.ALPHA
 
 
-def setting_label(row: pd.Series) -> str:
-    """The hardware/execution setting of a row in words, e.g. 'cpu, XLA, float32'."""
-    parts = [
-        str(row["hardware_device"]),
-        "XLA" if row["hardware_xla"] else "no XLA",
-        str(row["hardware_precision"]),
-    ]
-    if row.get("train_run_eagerly") is True:
-        parts.append("eager")
-    if pd.notna(row.get("train_steps_per_execution")) and row["train_steps_per_execution"] > 1:
-        parts.append(f"{row['train_steps_per_execution']} steps/execution")
-    return ", ".join(parts)
-
-
-def with_settings(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(setting=frame.apply(setting_label, axis=1) if len(frame) else pd.Series(dtype=str))
-
-
-def cell_table(ok: pd.DataFrame, reference: str) -> pd.DataFrame:
-    """Median, 95% CI, ratio to `reference` with CI, p-value, per cell and headline metric."""
+def cell_table(ok: pd.DataFrame) -> pd.DataFrame:
+    """Median and its distribution-free 95% interval per cell and headline metric."""
     rows = []
-    for (arch, setting, style), group in ok.groupby(CELL, sort=True):
-        baseline = ok[(ok["arch"] == arch) & (ok["setting"] == setting) & (ok["style"] == reference)]
+    for (arch, setting, who), group in ok.groupby(["arch", "setting", "who"], sort=True):
         for metric, label in HEADLINE.items():
             estimate = stats.median_ci(group[metric])
-            row = {"arch": arch, "setting": setting, "style": style, "metric": metric, "label": label,
-                   "n": estimate.n, "median": estimate.median, "low": estimate.low, "high": estimate.high}  # fmt: skip
-            if style != reference and len(baseline):
-                comparison = stats.compare(group[metric], baseline[metric])
-                row.update(ratio=comparison.ratio, ratio_low=comparison.low, ratio_high=comparison.high,
-                           p_value=comparison.p_value, significant=comparison.significant(),
-                           min_p=stats.smallest_p_value(comparison.n_candidate, comparison.n_reference))  # fmt: skip
-            rows.append(row)
-    return pd.DataFrame(rows)
+            rows.append(
+                {"arch": arch, "setting": setting, "who": who, "metric": metric, "label": label,
+                 "n": estimate.n, "median": estimate.median, "low": estimate.low, "high": estimate.high}
+            )  # fmt: skip
+    return pd.DataFrame(
+        rows, columns=["arch", "setting", "who", "metric", "label", "n", "median", "low", "high"]
+    )
+
+
+def _pairs(group: pd.DataFrame, who: str, reference: str, metric: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The candidate's and the reference's values; paired by repeat when timed in blocks."""
+    mine, ref = group[group["who"] == who], group[group["who"] == reference]
+    if (group["design"] == "block").all():
+        joined = (
+            mine.set_index("repeat")[metric]
+            .to_frame("a")
+            .join(ref.set_index("repeat")[metric].to_frame("b"), how="inner")
+        )
+        return joined["a"].to_numpy(float), joined["b"].to_numpy(float), True
+    return mine[metric].to_numpy(float), ref[metric].to_numpy(float), False
+
+
+def comparisons(ok: pd.DataFrame, reference: str, margin: float, alpha: float) -> pd.DataFrame:
+    """Every style against the reference in its cell group, for each decided metric, decided as one family."""
+    rows, compared = [], []
+    for _, group in ok.groupby("group", sort=False):
+        if reference not in set(group["who"]):
+            continue
+        first = group.iloc[0]
+        for metric in DECIDED_METRICS:
+            for who in sorted(set(group["who"]) - {reference}, key=_style_order):
+                a, b, paired = _pairs(group, who, reference, metric)
+                compared.append(stats.compare(a, b, margin=margin, paired=paired))
+                rows.append(
+                    {"arch": first["arch"], "setting": first["setting"], "who": who, "metric": metric}
+                )
+    decisions = decide.decide_all(compared, margin, alpha)
+    for row, decision in zip(rows, decisions, strict=True):
+        c = decision.comparison
+        row.update(
+            ratio=c.ratio, ratio_low=c.low, ratio_high=c.high, p_value=c.p_value, paired=c.paired,
+            n=min(c.n_candidate, c.n_reference), decision=decision.word, p_adjusted=decision.p_adjusted,
+            repeats_needed=decision.repeats_needed, reason=decision.reason(),
+        )  # fmt: skip
+    columns = [
+        "arch",
+        "setting",
+        "who",
+        "metric",
+        "ratio",
+        "ratio_low",
+        "ratio_high",
+        "p_value",
+        "paired",
+        "n",
+    ]
+    return pd.DataFrame(rows, columns=[*columns, "decision", "p_adjusted", "repeats_needed", "reason"])
+
+
+def _style_order(who: str) -> tuple[int, str]:
+    from bench.styles import STYLE_NAMES
+
+    base = who.split("#")[0]
+    return (STYLE_NAMES.index(base) if base in STYLE_NAMES else 99, who)
+
+
+def _where(arch: str, setting: str) -> str:
+    return f"{arch} ({setting})" if setting else arch
+
+
+def _interval(row: pd.Series) -> str:
+    unit = "paired blocks" if row["paired"] else "repeats per style"
+    if not np.isfinite(row["ratio_low"]):
+        return f"too few repeats for a 95% interval; {row['n']} {unit}"
+    return f"95% CI {row['ratio_low']:.2f}–{row['ratio_high']:.2f}; {row['n']} {unit}"
 
 
 def verdict(row: pd.Series, reference: str) -> str:
-    """One sentence from the numbers, e.g. '... 1.02× functional (95% CI 0.98–1.06): no significant difference.'"""
-    ratio = f"{row['ratio']:.2f}× {reference} (95% CI {row['ratio_low']:.2f}–{row['ratio_high']:.2f})"
-    if row["significant"]:
-        direction = "slower" if row["ratio"] > 1 else "faster"
-        conclusion = f"significantly {direction} (Mann-Whitney p = {row['p_value']:.3g})"
+    """One sentence per comparison, carrying exactly one decision word."""
+    if row["metric"] == "step_ms_median":
+        claim = f"{row['who']} steps {row['ratio']:.2f}× {reference}"
     else:
-        conclusion = f"no significant difference (p = {row['p_value']:.2g})"
-        if row["min_p"] >= 0.05:
-            conclusion += f"; with {int(row['n'])} repeat(s) per style no test can reach p < 0.05"
-    return f"On {row['arch']} ({row['setting']}), {row['style']} steps {ratio}: {conclusion}."
+        claim = f"{row['who']}'s time to first step is {row['ratio']:.2f}× {reference}'s"
+    return f"On {_where(row['arch'], row['setting'])}, {claim} ({_interval(row)}): {row['reason']}."
+
+
+def answers(decisions: pd.DataFrame, reference: str, margin: float) -> list[str]:
+    """One sentence per architecture and metric: which styles are faster, slower, equivalent, undecided."""
+    sentences = []
+    several_settings = decisions["setting"].nunique() > 1
+    for (arch, metric), group in decisions.groupby(["arch", "metric"], sort=False):
+        parts = []
+        for word in decide.WORDS:
+            chosen = group[group["decision"] == word]
+            if chosen.empty:
+                continue
+            items = []
+            for who, mine in chosen.groupby("who", sort=False):
+                ratios = ", ".join(
+                    f"{r:.2f}×" + (f" {s}" if several_settings and s else "")
+                    for r, s in zip(mine["ratio"], mine["setting"], strict=True)
+                )
+                items.append(f"{who} ({ratios})")
+            label = f"{word} within ±{margin:.0%}" if word == decide.EQUIVALENT else word
+            parts.append(f"{label}: {', '.join(items)}")
+        sentences.append(f"{arch}, {DECIDED_METRICS[metric]} against {reference}: " + "; ".join(parts) + ".")
+    return sentences
 
 
 ANCHOR_SPREAD_WARNING = 1.5  # slowest / fastest anchor in one sweep that earns a banner
@@ -97,6 +170,9 @@ def environment(frame: pd.DataFrame) -> tuple[dict[str, str], list[str]]:
     for column in ENVIRONMENT:
         values = sorted({str(v) for v in frame[column].dropna().unique() if str(v)})
         described[column] = ", ".join(values) if values else "-"
+    fixed = cells.held_fixed(frame)
+    if fixed:
+        described["settings held fixed"] = ", ".join(fixed.values())
     banners = [
         f"This sweep mixes {column.replace('_', ' ')}s: {described[column]}. Differences may be the machine, not the style."
         for column in MUST_MATCH
@@ -122,24 +198,55 @@ def environment(frame: pd.DataFrame) -> tuple[dict[str, str], list[str]]:
     return described, banners
 
 
-def summarize(frame: pd.DataFrame, reference: str = "functional") -> Summary:
-    frame = with_settings(frame)
+def accuracy_banners(ok: pd.DataFrame) -> list[str]:
+    """Identical models with identical seeds must reach the same accuracy: name any cell that does not."""
+    banners = []
+    for _, group in ok.groupby("group", sort=False):
+        medians = group.groupby("who")["test_accuracy"].median().dropna()
+        if len(medians) > 1 and medians.max() - medians.min() > ACCURACY_GAP:
+            first = group.iloc[0]
+            banners.append(
+                f"On {_where(first['arch'], first['setting'])} the styles reached different test accuracy "
+                f"({medians.min():.4f}–{medians.max():.4f}, {medians.idxmin()} lowest): the builds are not "
+                "the same model, so their timings are not comparable; run bench verify."
+            )
+    return banners
+
+
+def _listed(frame: pd.DataFrame, status: str, columns: list[str]) -> pd.DataFrame:
+    return frame[frame["status"] == status][columns].rename(columns={"who": "style"})
+
+
+def summarize(
+    frame: pd.DataFrame,
+    reference: str = "functional",
+    margin: float = decide.MARGIN,
+    alpha: float = decide.ALPHA,
+    damaged: list[str] | None = None,
+) -> Summary:
+    frame = cells.with_labels(frame)
     ok = frame[frame["status"] == "ok"]
-    table = cell_table(ok, reference)
-    compared = table[table["ratio"].notna()] if "ratio" in table.columns else table.iloc[0:0]
-    steps = compared[compared["metric"] == "step_ms_median"]
+    decisions = comparisons(ok, reference, margin, alpha)
     described, banners = environment(frame)
-    pick = ["arch", "setting", "style"]
+    banners += accuracy_banners(ok)
+    banners += [
+        f"Damaged result file left out of this report (untouched on disk): {line}" for line in damaged or []
+    ]
+    pick = ["arch", "setting", "who"]
     return Summary(
         reference=reference,
         ok=ok,
-        table=table,
-        verdicts=[verdict(row, reference) for _, row in steps.iterrows()],
-        not_applicable=frame[frame["status"] == "not_applicable"][[*pick, "reason"]].drop_duplicates(),
-        errors=frame[frame["status"] == "error"][[*pick, "repeat", "error"]],
-        skipped=frame[frame["status"] == "skipped"][[*pick, "reason"]].drop_duplicates(),
+        table=cell_table(ok),
+        decisions=decisions,
+        verdicts=[verdict(row, reference) for _, row in decisions.iterrows()],
+        answers=answers(decisions, reference, margin) if len(decisions) else [],
+        not_applicable=_listed(frame, "not_applicable", [*pick, "reason"]).drop_duplicates(),
+        errors=_listed(frame, "error", [*pick, "repeat", "error"]),
+        skipped=_listed(frame, "skipped", [*pick, "reason"]).drop_duplicates(),
         environment=described,
         banners=banners,
         sweep_id=", ".join(sorted(frame["sweep_id"].dropna().unique())),
         trials=len(frame),
+        margin=margin,
+        alpha=alpha,
     )
