@@ -36,6 +36,19 @@ def test_a_bad_value_inside_a_sweep_is_caught_before_any_trial(capsys):
     assert "unknown style 'nosuch'" in capsys.readouterr().err
 
 
+def test_every_value_of_a_sweep_is_checked_before_any_trial(tmp_path, capsys):
+    overrides = ["-m", "train.batch_size=128,0", f"results.dir={tmp_path}", "sweep_id=door"]
+    assert cli.main(["run", *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err == "bench: error: train.batch_size must be at least 1, got 0\n"
+    assert not (tmp_path / "door").exists()  # no trial ran, nothing was written
+
+
+def test_a_bad_value_inside_a_sweep_preset_is_caught_too(capsys):
+    assert cli.main(["run", "sweep=quick", "block.styles=[functional,nosuch]"]) == 2
+    assert "unknown style 'nosuch' in block.styles" in capsys.readouterr().err
+
+
 def test_the_installed_console_script_reports_the_same_line():
     executable = Path(sys.executable).parent / "bench"  # installed beside this Python by pip
     assert executable.is_file(), "pip install -e . provides the bench console script"

@@ -86,7 +86,8 @@ class InterleavedSweeper(BasicSweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         size = self.max_batch_size or len(jobs)
         returns: list[Sequence[JobReturn]] = []
-        with tqdm(total=len(jobs), desc="trials", unit="trial", dynamic_ncols=True) as progress:
+        per_job = max(1, len(self.config.get("block", {}).get("styles") or []))  # a block job runs several
+        with tqdm(total=len(jobs) * per_job, desc="trials", unit="trial", dynamic_ncols=True) as progress:
             for start in range(0, len(jobs), size):
                 batch = jobs[start : start + size]
                 self.validate_batch_is_legal(batch)
@@ -95,8 +96,8 @@ class InterleavedSweeper(BasicSweeper):
                     rows = result.return_value  # re-raises a job that failed outside the trial
                     for row in rows or []:
                         progress.write(trial_line(row))
+                    progress.update(len(rows or []) or per_job)
                 returns.append(results)
-                progress.update(len(batch))
         return returns
 
 
