@@ -94,7 +94,9 @@ def _run_side(python: str, env: dict[str, str], tree: Path, arguments: list[str]
         raise UnusableInput(f"{tree.name}: bench run exited {finished.returncode}: {tail}")
 
 
-def run(ref: str, sweep: str, repeats: int, current_overrides: list[str], out: Path) -> tuple[Path, Path]:
+def run(
+    ref: str, sweep: str, repeats: int, overrides: list[str], current_overrides: list[str], out: Path
+) -> tuple[Path, Path]:
     """Run `sweep` for REF and for this checkout, repeat by repeat, alternating which goes first;
     return the two results folders (REF's, this checkout's)."""
     commit = resolve(ref)
@@ -104,8 +106,8 @@ def run(ref: str, sweep: str, repeats: int, current_overrides: list[str], out: P
     out = out.resolve()
     names = {"ref": f"against-{stamp}-ref-{commit[:8]}", "current": f"against-{stamp}-current"}
     sides = {
-        "ref": (python, env, tree, []),
-        "current": (sys.executable, dict(os.environ), PROJECT_DIR, list(current_overrides)),
+        "ref": (python, env, tree, list(overrides)),
+        "current": (sys.executable, dict(os.environ), PROJECT_DIR, [*overrides, *current_overrides]),
     }
     print(
         f"bench compare: {repeats} repeats of sweep={sweep}, {commit[:12]} against this checkout", flush=True

@@ -227,6 +227,10 @@ def compare_command(args: Sequence[str]) -> int:
     )
     parser.add_argument("--sweep", default="gate", help="with --against: the sweep preset both sides run")
     parser.add_argument(
+        "--override", action="append", default=[], metavar="KEY=VALUE",
+        help="with --against: an extra override for both sides (e.g. data.source=embedded)",
+    )  # fmt: skip
+    parser.add_argument(
         "--current-override", action="append", default=[], metavar="KEY=VALUE",
         help="with --against: an extra override for the current side only (e.g. train.inject_delay_ms=0.3)",
     )  # fmt: skip
@@ -242,12 +246,15 @@ def compare_command(args: Sequence[str]) -> int:
             from bench import against
 
             baseline_dir, current_dir = against.run(
-                options.against, options.sweep, options.repeats, options.current_override, Path(options.out)
-            )
+                options.against, options.sweep, options.repeats, options.override,
+                options.current_override, Path(options.out),
+            )  # fmt: skip
         else:
             baseline_dir, current_dir = options.baseline, options.current
         baseline, current = compare.load_all(baseline_dir), compare.load_all(current_dir)
         factor = compare.machine_factor(baseline, current) if options.anchored else None
+        ok = (baseline[baseline["status"] == "ok"], current[current["status"] == "ok"])
+        faster = factor is not None and compare.machine_is_faster(*ok, threshold, options.alpha)
         paired = options.against is not None
         verdicts = compare.compare_frames(
             baseline, current, metrics, threshold, options.alpha, options.accuracy_tolerance, factor, paired
@@ -256,10 +263,10 @@ def compare_command(args: Sequence[str]) -> int:
         print(f"bench compare: unusable input: {error}", file=sys.stderr)
         return 2
     print(compare.table(verdicts).to_string(index=False))
-    print(f"Rule: {compare.rule_text(threshold, options.alpha, factor, paired)}")
+    print(f"Rule: {compare.rule_text(threshold, options.alpha, factor, paired, faster)}")
     if options.markdown:
         Path(options.markdown).write_text(
-            compare.markdown(verdicts, threshold, options.alpha, factor, paired)
+            compare.markdown(verdicts, threshold, options.alpha, factor, paired, faster)
         )
     failed = [v for v in verdicts if v.failed]
     for verdict in failed:

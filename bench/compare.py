@@ -17,7 +17,9 @@ two sides' median anchors is the machine factor. On a slower current machine
 (factor > 1) a cell regresses only when slower both in milliseconds and with
 the factor divided out (contention slows the small anchor more than the step);
 on a faster one (factor <= 1) the milliseconds understate a slowdown, so the
-anchored witness alone decides. The anchor does not travel perfectly between
+anchored witness alone decides (the machine counts as faster only when its anchor
+is faster beyond the threshold and significantly, by the same rule: an anchor factor below
+1 by noise would otherwise turn noise into a regression). The anchor does not travel perfectly between
 hosts; `bench compare --against REF` (bench/against.py) avoids stored numbers
 altogether and is what CI runs.
 """
@@ -175,13 +177,24 @@ def compare_frames(
                 None if factor is None else stats.compare(a / factor, b, margin=threshold, paired=paired)
             )
             judged.append((label, metric, base, cur, plain, anchored))
-    verdicts += _decide(judged, threshold, alpha, factor)
+    faster = factor is not None and machine_is_faster(base_ok, cur_ok, threshold, alpha)
+    verdicts += _decide(judged, threshold, alpha, factor, faster)
     for base, cur in sides.values():
         verdicts.append(_accuracy(cur["cell"].iloc[0], base, cur, accuracy_tolerance))
     return verdicts
 
 
-def _decide(judged: list, threshold: float, alpha: float, factor: float | None) -> list[Verdict]:
+def machine_is_faster(base_ok: pd.DataFrame, cur_ok: pd.DataFrame, threshold: float, alpha: float) -> bool:
+    """Whether the current machine ran the anchor faster, decided by the same rule as the code:
+    beyond the threshold and significant. A factor below 1 by noise alone must not let the
+    machine-free witness, which divides by that noise, decide by itself."""
+    comparison = stats.compare(cur_ok[ANCHOR], base_ok[ANCHOR], margin=threshold)
+    return decide.decide(comparison, threshold, alpha).word == decide.FASTER
+
+
+def _decide(
+    judged: list, threshold: float, alpha: float, factor: float | None, faster: bool
+) -> list[Verdict]:
     """Every time metric decided as one family; the anchored witness as described in the module doc."""
     plain = decide.decide_all([j[4] for j in judged], threshold, alpha)
     anchored = decide.decide_all([j[5] for j in judged], threshold, alpha) if factor is not None else plain
@@ -189,7 +202,7 @@ def _decide(judged: list, threshold: float, alpha: float, factor: float | None) 
     for (label, metric, base, cur, comparison, relative), p, r in zip(judged, plain, anchored, strict=True):
         if factor is None:
             word = p.word
-        elif factor <= 1:  # a faster machine hides a slowdown in ms: the machine-free witness decides
+        elif faster:  # a faster machine hides a slowdown in ms: the machine-free witness decides
             word = r.word
         else:
             word = p.word if p.word == r.word else decide.UNDECIDED
@@ -253,7 +266,9 @@ def table(verdicts: list[Verdict]) -> pd.DataFrame:
     return pd.DataFrame([_row(v) for v in verdicts]).fillna("")
 
 
-def rule_text(threshold: float, alpha: float, factor: float | None, paired: bool = False) -> str:
+def rule_text(
+    threshold: float, alpha: float, factor: float | None, paired: bool = False, faster: bool = False
+) -> str:
     rule = (
         f"a cell regresses when current is slower beyond {threshold:.0%} and a two-sided rank test "
         f"({'signed-rank, paired by repeat' if paired else 'Mann-Whitney'}) finds it, Benjamini-Hochberg "
@@ -261,20 +276,26 @@ def rule_text(threshold: float, alpha: float, factor: float | None, paired: bool
     )
     if factor is not None:
         witness = (
-            "both in milliseconds and with the machine's speed divided out"
-            if factor > 1
-            else "with the machine's speed divided out (the current machine is faster, so milliseconds understate a slowdown)"
+            "with the machine's speed divided out (the current machine is shown faster, so milliseconds "
+            "understate a slowdown)"
+            if faster
+            else "both in milliseconds and with the machine's speed divided out"
         )
         rule += f"; judged {witness}: the fixed anchor workload ran {factor:.3f}× as long in current as in baseline"
     return rule + ". A baseline cell missing, errored or without numbers in current fails."
 
 
 def markdown(
-    verdicts: list[Verdict], threshold: float, alpha: float, factor: float | None = None, paired: bool = False
+    verdicts: list[Verdict],
+    threshold: float,
+    alpha: float,
+    factor: float | None = None,
+    paired: bool = False,
+    faster: bool = False,
 ) -> str:
     failed = [v for v in verdicts if v.failed]
     head = "**Regression**" if failed else "**No regression**"
-    rule = rule_text(threshold, alpha, factor, paired)
+    rule = rule_text(threshold, alpha, factor, paired, faster)
     lines = [f"## stylebench compare: {head}", "", f"Rule: {rule}", ""]
     lines += [f"- {v.status}: {v.cell}, {v.metric}: {v.detail}" for v in failed]
     return "\n".join([*lines, "", table(verdicts).to_markdown(index=False), ""])

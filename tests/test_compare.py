@@ -255,3 +255,24 @@ def test_an_injected_30_percent_slowdown_fails_naming_the_cell(tmp_path, capsys)
     # the anchor cannot hide a slowdown in the code: the injected sleep is not in the anchor
     assert cli.main(["compare", baseline, current, "--anchored"]) == 1
     assert "REGRESSION: raw/mlp step_ms_median: slower by" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_against_runs_the_old_code_interleaved_in_its_own_worktree(tmp_path, capsys):
+    """HEAD checked out beside this tree, both sides run repeat by repeat; 3 pairs cannot decide: exit 2."""
+    tiny = ["isolation=inline", "train.timed_steps=5", "train.warmup_steps=1", "train.anchor_steps=5",
+            "data.max_train_samples=512", "data.max_test_samples=128"]  # fmt: skip
+    arguments = ["compare", "--against", "HEAD", "--repeats", "3", "--out", str(tmp_path)]
+    arguments += [f"--override={o}" for o in tiny]
+    assert cli.main(arguments) == 2
+    captured = capsys.readouterr()
+    assert "3 vs 3 repeats can never reach p < 0.05; run at least 6 paired repeats" in captured.err
+    assert [line.split(":")[0].strip() for line in captured.out.splitlines() if "repeat " in line] == [
+        "repeat 1/3 ref", "repeat 1/3 current", "repeat 2/3 current", "repeat 2/3 ref",
+        "repeat 3/3 ref", "repeat 3/3 current",
+    ]  # fmt: skip
+    ref, current = sorted(tmp_path.glob("against-*-ref-*")), sorted(tmp_path.glob("against-*-current"))
+    assert len(ref) == len(current) == 1
+    ref_rows, current_rows = results.load(ref[0]), results.load(current[0])
+    assert sorted(ref_rows["repeat"]) == sorted(current_rows["repeat"]) == [1, 1, 2, 2, 3, 3]
+    assert set(ref_rows["status"]) == set(current_rows["status"]) == {"ok"}
