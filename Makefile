@@ -47,7 +47,7 @@ baseline: $(STAMP)
 ## paired ratios (bench compare --against); exit 1 on a regression or a missing cell
 GATE_REF ?= baseline
 GATE_REPEATS ?= 10
-GATE_THRESHOLD ?= 15%
+GATE_THRESHOLD ?= 10%
 GATE_METRICS := --metric step_ms_median --metric time_to_first_step_ms
 gate: $(STAMP)
 	mkdir -p reports
