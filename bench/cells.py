@@ -92,7 +92,10 @@ DESCRIBED = (
 def held_fixed(frame: pd.DataFrame) -> dict[str, str]:
     """The described setting columns that are the same in every row, in words."""
     fixed = {}
+    trial_only = (frame["design"] == "trial").all()
     for column in DESCRIBED:
+        if column == "block_rounds" and trial_only:
+            continue  # rounds mean nothing without blocks
         values = frame[column].dropna().astype(str).unique()
         if len(values) == 1:
             fixed[column] = _word(column, frame[column].dropna().iloc[0])

@@ -75,6 +75,7 @@ def _name_every_style(grid: sns.FacetGrid) -> None:
     """Style names under every panel, rotated (set_xticklabels() with no labels would erase them)."""
     for axis in grid.axes.flat:
         axis.tick_params(axis="x", labelbottom=True, labelrotation=30)
+    grid.tight_layout()  # room for the rotated names above the next row's titles
 
 
 def _facets(ok: pd.DataFrame) -> dict:
