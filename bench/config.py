@@ -52,7 +52,7 @@ class TrainConfig:
     run_eagerly: bool = False  # no tf.function: Python runs every step
     eval_batch_size: int = 1000
     latency_repeats: int = 5  # timed calls per latency metric (predict at batch 1 costs ~100 ms)
-    inject_delay_ms: float = 0.0  # sleep inside every training step: a fake slowdown to test the gate
+    inject_delay_ms: float = 0.0  # busy time inside every training step: a fake slowdown to test the gate
     inject_into: str | None = None  # only this style gets the injected delay (None: every style)
     anchor_steps: int = 0  # the fixed machine-speed anchor (bench/anchor.py) after the trial; 0 = off
 
