@@ -257,8 +257,9 @@ def compare_command(args: Sequence[str]) -> int:
         faster = factor is not None and compare.machine_is_faster(*ok, threshold, options.alpha)
         paired = options.against is not None
         verdicts = compare.compare_frames(
-            baseline, current, metrics, threshold, options.alpha, options.accuracy_tolerance, factor, paired
-        )
+            baseline, current, metrics, threshold, options.alpha, options.accuracy_tolerance, factor, paired,
+            faster,
+        )  # fmt: skip
     except compare.UnusableInput as error:
         print(f"bench compare: unusable input: {error}", file=sys.stderr)
         return 2

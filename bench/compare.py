@@ -143,9 +143,11 @@ def compare_frames(
     accuracy_tolerance: float,
     factor: float | None = None,
     paired: bool = False,
+    faster: bool | None = None,
 ) -> list[Verdict]:
     """A verdict per baseline cell and metric, plus an accuracy verdict per cell; a baseline
-    cell without usable current rows is a MISSING verdict naming why."""
+    cell without usable current rows is a MISSING verdict naming why. `faster` (whether the
+    current machine is shown faster, see machine_is_faster) is worked out here unless given."""
     unknown = [m for m in metrics if m not in results.SCHEMA or results.SCHEMA[m] != "float64"]
     if unknown:
         raise UnusableInput(
@@ -177,7 +179,8 @@ def compare_frames(
                 None if factor is None else stats.compare(a / factor, b, margin=threshold, paired=paired)
             )
             judged.append((label, metric, base, cur, plain, anchored))
-    faster = factor is not None and machine_is_faster(base_ok, cur_ok, threshold, alpha)
+    if faster is None:
+        faster = factor is not None and machine_is_faster(base_ok, cur_ok, threshold, alpha)
     verdicts += _decide(judged, threshold, alpha, factor, faster)
     for base, cur in sides.values():
         verdicts.append(_accuracy(cur["cell"].iloc[0], base, cur, accuracy_tolerance))

@@ -63,6 +63,11 @@ def run_job(config: RunConfig) -> list[dict[str, Any]]:
     return rows
 
 
+def error_records(config: RunConfig, message: str) -> list[dict[str, Any]]:
+    """One error record per trial of the job: a crashed block fails every style in it."""
+    return [{"status": "error", "error": message[:2000]} for _ in members(config)]
+
+
 def _stored(path: Path) -> dict[str, Any]:
     try:
         return results.load(path).iloc[0].to_dict()
@@ -79,14 +84,11 @@ def run_inline(config: RunConfig, peak: float | None) -> list[dict[str, Any]]:
         return run_block(config, peak) if config.block.styles else [run_trial(config, peak)]
     except Exception as error:
         traceback.print_exc()
-        return [{"status": "error", "error": f"{type(error).__name__}: {error}"[:2000]}] * len(
-            members(config)
-        )
+        return error_records(config, f"{type(error).__name__}: {error}")
 
 
 def run_isolated(config: RunConfig, peak: float | None, module: str = "bench.worker") -> list[dict[str, Any]]:
     """The trial(s) in a fresh `python -m bench.worker`; a crash becomes an error record each."""
-    count = len(members(config))
     with tempfile.TemporaryDirectory(prefix="stylebench-trial-") as folder:
         config_path, record_path = Path(folder) / "config.json", Path(folder) / "record.json"
         config_path.write_text(json.dumps({"config": asdict(config), "peak_gflops": peak}, default=str))
@@ -94,10 +96,10 @@ def run_isolated(config: RunConfig, peak: float | None, module: str = "bench.wor
         try:
             finished = subprocess.run(command, capture_output=True, text=True, timeout=config.trial_timeout_s)
         except subprocess.TimeoutExpired:
-            return [{"status": "error", "error": f"trial timed out after {config.trial_timeout_s} s"}] * count
+            return error_records(config, f"trial timed out after {config.trial_timeout_s} s")
         if finished.returncode == 0 and record_path.exists():
             return json.loads(record_path.read_text())["records"]
-        return [{"status": "error", "error": describe_failure(finished.returncode, finished.stderr)}] * count
+        return error_records(config, describe_failure(finished.returncode, finished.stderr))
 
 
 def describe_failure(returncode: int, stderr: str) -> str:

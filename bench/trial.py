@@ -104,8 +104,7 @@ def build_phases(config: RunConfig, record: dict[str, Any]) -> Any:
 def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, record: dict[str, Any]) -> None:
     """First execution, warm-up, timed executions, then full epochs."""
     train = config.train
-    labels = training.targets(config.arch, dataset.y_train, dataset.provenance.dataset)
-    batches = training.pipeline(data.model_inputs(dataset.x_train), labels, train.batch_size, train.seed)
+    batches = training.pipeline(*train_arrays(config, dataset), train.batch_size, train.seed)
     per_execution = train.steps_per_execution
     warmup_executions = -(-train.warmup_steps // per_execution)
     clock = StepClock()
@@ -113,10 +112,18 @@ def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, reco
     gaps = clock.gaps_ms(per_execution)
     record["first_step_ms"] = float(gaps[0] * per_execution)
     record.update(step_summary(gaps[-train.timed_steps :], train.batch_size))
-    record["time_to_first_step_ms"] = sum(
-        record[k] for k in ("construct_ms", "build_ms", "compile_ms", "first_step_ms")
-    )
+    record["time_to_first_step_ms"] = _time_to_first_step(record)
     _epochs(config, trainer, batches, len(dataset.x_train), record)
+
+
+def train_arrays(config: RunConfig, dataset: data.Dataset) -> tuple[np.ndarray, Any]:
+    """The training images as the model takes them and the labels as its outputs want them."""
+    labels = training.targets(config.arch, dataset.y_train, dataset.provenance.dataset)
+    return data.model_inputs(dataset.x_train), labels
+
+
+def _time_to_first_step(record: dict[str, Any]) -> float:
+    return sum(record[k] for k in ("construct_ms", "build_ms", "compile_ms", "first_step_ms"))
 
 
 def first_executions(config: RunConfig, trainer: Any, batches: Any, record: dict[str, Any]) -> None:
@@ -125,9 +132,7 @@ def first_executions(config: RunConfig, trainer: Any, batches: Any, record: dict
     clock = StepClock()
     trainer.fit(batches, 1 + -(-config.train.warmup_steps // per_execution), clock)
     record["first_step_ms"] = float(clock.gaps_ms(per_execution)[0] * per_execution)
-    record["time_to_first_step_ms"] = sum(
-        record[k] for k in ("construct_ms", "build_ms", "compile_ms", "first_step_ms")
-    )
+    record["time_to_first_step_ms"] = _time_to_first_step(record)
 
 
 def round_sizes(timed_steps: int, rounds: int) -> list[int]:
@@ -140,30 +145,26 @@ def rotated(items: list[Any], by: int) -> list[Any]:
     return items[by:] + items[:by]
 
 
-def warm_up_process(config: RunConfig, dataset: data.Dataset) -> None:
+def warm_up_process(config: RunConfig, arrays: tuple[np.ndarray, Any]) -> None:
     """Build and run a throw-away reference model: the process's one-off costs (runtime start,
     lazy imports, first tf.data iterator) fall on it, not on whichever style is built first."""
     member = dataclasses.replace(
         config, style=styles.REFERENCE_STYLE, train=dataclasses.replace(config.train, inject_delay_ms=0.0)
     )
     trainer = build_phases(member, {})
-    labels = training.targets(config.arch, dataset.y_train, dataset.provenance.dataset)
-    batches = training.pipeline(
-        data.model_inputs(dataset.x_train), labels, config.train.batch_size, config.train.seed
-    )
-    trainer.fit(batches, 2, StepClock())
+    trainer.fit(training.pipeline(*arrays, config.train.batch_size, config.train.seed), 2, StepClock())
 
 
 def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[str, Any]]:
-    """One record per member of the block (block_members order); the build order is rotated
+    """One record per member of the block (config.members order); the build order is rotated
     by the repeat, so every style is built first equally often."""
     members = config_members(config)
     problem = configure_runtime(config.hardware)
     if problem:
         return [{"status": "skipped", "reason": problem} for _ in members]
     dataset = load_data(config.data)
-    warm_up_process(config, dataset)
-    labels = training.targets(config.arch, dataset.y_train, dataset.provenance.dataset)
+    arrays = train_arrays(config, dataset)  # converted once, each member still gets its own pipeline
+    warm_up_process(config, arrays)
     records: list[dict[str, Any]] = [{} for _ in members]
     active: list[tuple[RunConfig, Any, Any, dict[str, Any]]] = []
     order = rotated(list(range(len(members))), config.repeat - 1)
@@ -176,9 +177,7 @@ def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[
             record.update(status="not_applicable", reason=str(reason))
             continue
         # each member its own pipeline with the same seed: every style sees the same batches
-        batches = training.pipeline(
-            data.model_inputs(dataset.x_train), labels, config.train.batch_size, config.train.seed
-        )
+        batches = training.pipeline(*arrays, config.train.batch_size, config.train.seed)
         first_executions(member, trainer, batches, record)
         active.append((member, trainer, batches, record))
     gaps: dict[int, list[np.ndarray]] = {id(r): [] for *_, r in active}

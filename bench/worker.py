@@ -16,7 +16,6 @@ STARTED = time.perf_counter()
 
 import json  # noqa: E402
 import sys  # noqa: E402
-import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 
@@ -30,21 +29,11 @@ def main(argv: list[str]) -> int:
     import tensorflow  # noqa: F401
 
     import_s = time.perf_counter() - STARTED
-    from bench.config import from_dict, members
+    from bench.config import from_dict
     from bench.results import write_atomic
-    from bench.trial import run_block, run_trial
+    from bench.sweep import run_inline  # the same call, exceptions to error records, in this process
 
-    config = from_dict(payload["config"])
-    try:
-        if config.block.styles:
-            records = run_block(config, payload.get("peak_gflops"))
-        else:
-            records = [run_trial(config, payload.get("peak_gflops"))]
-    except Exception as error:
-        traceback.print_exc()
-        records = [
-            {"status": "error", "error": f"{type(error).__name__}: {error}"[:2000]} for _ in members(config)
-        ]
+    records = run_inline(from_dict(payload["config"]), payload.get("peak_gflops"))
     for record in records:
         record["import_s"] = import_s
     write_atomic(record_path, json.dumps({"records": records}).encode())
