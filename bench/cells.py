@@ -59,6 +59,8 @@ def _word(column: str, value: object) -> str:
     """One setting value in words: XLA / no XLA, eager, 'batch 64', 'float32'..."""
     if column == "hardware_xla":
         return "XLA" if str(value) == "True" else "no XLA"
+    if column == "train_loop":
+        return f"{value} loop"
     if column == "train_run_eagerly":
         return "eager" if str(value) == "True" else "graph"
     if column in ("hardware_device", "hardware_precision", "data_dataset", "design"):
@@ -84,7 +86,7 @@ def setting_labels(frame: pd.DataFrame, ignore: Iterable[str] = ()) -> pd.Series
 DESCRIBED = (
     "design", "data_dataset", "train_batch_size", "train_optimizer", "train_learning_rate",
     "train_warmup_steps", "train_timed_steps", "block_rounds", "train_epochs", "train_steps_per_execution",
-    "train_run_eagerly", "hardware_device", "hardware_xla", "hardware_precision", "hardware_threads",
+    "train_run_eagerly", "train_loop", "hardware_device", "hardware_xla", "hardware_precision", "hardware_threads",
     "train_inject_delay_ms", "isolation",
 )  # fmt: skip
 

@@ -8,6 +8,7 @@ past the door sees a DictConfig.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import time
 import typing
 from dataclasses import dataclass, field
@@ -44,14 +45,19 @@ class TrainConfig:
     batch_size: int = 128
     warmup_steps: int = 10  # steps after the first, run but not timed
     timed_steps: int = 50  # steps timed one by one -> step_ms_median / iqr / p95
+    block_clock_steps: int = 50  # steps timed as one interval, no per-step callback -> step_ms_block; 0 = off
     epochs: int = 1  # full passes over the training set after the timed steps -> epoch_s
     optimizer: str = "adam"  # adam | sgd
     learning_rate: float = 1e-3
     seed: int = 0  # seeds weights (Python random, as Keras does) and the data order
     steps_per_execution: int = 1  # Keras compile(steps_per_execution); raw loops inside its tf.function
     run_eagerly: bool = False  # no tf.function: Python runs every step
+    loop: str = "fit"  # fit: Keras styles in compile+fit | custom: every style in raw's GradientTape loop
     eval_batch_size: int = 1000
-    latency_repeats: int = 5  # timed calls per latency metric (predict at batch 1 costs ~100 ms)
+    latency_repeats: int = 5  # at least this many timed calls per latency metric...
+    latency_budget_ms: float = (
+        100.0  # ...and more until this long has been spent on it (0: exactly the repeats)
+    )
     inject_delay_ms: float = 0.0  # busy time inside every training step: a fake slowdown to test the gate
     inject_into: str | None = None  # only this style gets the injected delay (None: every style)
     anchor_steps: int = 0  # the fixed machine-speed anchor (bench/anchor.py) after the trial; 0 = off
@@ -213,21 +219,17 @@ CHOICES = {
     "hardware.device": ("cpu", "gpu"),
     "hardware.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
     "train.optimizer": ("adam", "sgd"),
+    "train.loop": ("fit", "custom"),
     "isolation": ("process", "inline"),
 }
 
 
 def check_choices(config: RunConfig) -> None:
     """Raise ValueError naming the choices when an enumerated setting is unknown."""
-    values = {
-        "hardware.device": config.hardware.device,
-        "hardware.precision": config.hardware.precision,
-        "train.optimizer": config.train.optimizer,
-        "isolation": config.isolation,
-    }
-    for key, value in values.items():
-        if value not in CHOICES[key]:
-            raise ValueError(f"unknown {key} {value!r}; choose one of: {', '.join(CHOICES[key])}")
+    for key, allowed in CHOICES.items():
+        value = operator.attrgetter(key)(config)
+        if value not in allowed:
+            raise ValueError(f"unknown {key} {value!r}; choose one of: {', '.join(allowed)}")
     positive = {"train.batch_size": config.train.batch_size, "train.timed_steps": config.train.timed_steps}
     positive["train.steps_per_execution"] = config.train.steps_per_execution
     positive["block.rounds"] = config.block.rounds
@@ -238,6 +240,8 @@ def check_choices(config: RunConfig) -> None:
     not_negative |= {"train.inject_delay_ms": config.train.inject_delay_ms, "repeat": config.repeat}
     not_negative |= {
         "train.anchor_steps": config.train.anchor_steps,
+        "train.block_clock_steps": config.train.block_clock_steps,
+        "train.latency_budget_ms": config.train.latency_budget_ms,
         "hardware.threads": config.hardware.threads,
     }
     for key, number in not_negative.items():

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from bench.config import RunConfig
+from bench.timing import LATENCY_BATCHES, LATENCY_KINDS
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "error", "skipped", "not_applicable")
@@ -65,12 +66,12 @@ SCHEMA: dict[str, str] = {
     "status": S, "error": S, "reason": S,
     **CONFIG_COLUMNS, "threads": N,
     # phases and metrics
-    "import_s": F, "construct_ms": F, "build_ms": F, "compile_ms": F, "first_step_ms": F,
-    "time_to_first_step_ms": F, "step_ms_median": F, "step_ms_iqr": F, "step_ms_p95": F,
+    "import_s": F, "runtime_init_ms": F, "construct_ms": F, "build_ms": F, "compile_ms": F, "first_step_ms": F,
+    "time_to_first_step_ms": F, "step_ms_median": F, "step_ms_iqr": F, "step_ms_p95": F, "step_ms_block": F,
     "samples_per_s": F, "epoch_s": F, "test_accuracy": F, "test_loss": F,
     "coarse_test_accuracy": F, "coarse_test_loss": F, "params": N, "matches_reference": B,
-    "peak_rss_mb": F, "save_load_ms": F, "save_load_ok": B, "save_load_error": S,
-    "predict_ms_b1": F, "predict_ms_b128": F, "call_ms_b1": F, "call_ms_b128": F,
+    "peak_rss_mb": F, "save_ms": F, "load_ms": F, "saved_bytes": N, "save_load_ok": B, "save_load_error": S,
+    **{f"{kind}_ms_b{size}": F for kind in LATENCY_KINDS for size in LATENCY_BATCHES},
     "train_gflop_per_step": F, "gflops_per_s": F, "peak_gflops": F, "pct_of_peak": F,
     "anchor_version": N, "anchor_step_ms": F,
     # data provenance

@@ -26,6 +26,7 @@ import pandas as pd
 
 from bench import machine, results
 from bench.config import RunConfig, members
+from bench.runtime import SettingsNotApplied, probe, probe_key
 
 STDERR_TAIL_LINES = 5
 
@@ -43,7 +44,7 @@ def run_job(config: RunConfig) -> list[dict[str, Any]]:
         return [_stored(path) for path in paths]
     started_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
-    peak = peak_gflops(paths[0].parent, config.isolation)
+    peak = peak_gflops(paths[0].parent, config)
     records = run_isolated(config, peak) if config.isolation == "process" else run_inline(config, peak)
     duration = time.perf_counter() - started
     rows = []
@@ -115,23 +116,34 @@ def describe_failure(returncode: int, stderr: str) -> str:
     return f"{cause}: {tail}" if tail else cause
 
 
-def peak_gflops(folder: Path, isolation: str) -> float | None:
-    """The fp32 matmul peak of this host, probed once per sweep and kept beside the rows."""
-    probe_file = folder / f"machine-{socket.gethostname()}.json"
+def peak_gflops(folder: Path, config: RunConfig) -> float | None:
+    """The matmul peak under this trial's device, precision and threads, probed once per
+    sweep, host and settings and kept beside the rows."""
+    probe_file = folder / f"machine-{socket.gethostname()}-{probe_key(config.hardware)}.json"
     if probe_file.exists():
         return json.loads(probe_file.read_text())["peak_gflops"]
-    if isolation == "process":
-        command = [sys.executable, "-m", "bench.machine"]
+    hardware = config.hardware
+    if config.isolation == "process":
+        command = [
+            sys.executable,
+            "-m",
+            "bench.runtime",
+            hardware.device,
+            hardware.precision,
+            str(hardware.threads),
+        ]
         finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
         if finished.returncode != 0:
             return None
-        peak = json.loads(finished.stdout.strip().splitlines()[-1])["peak_gflops"]
+        measured = json.loads(finished.stdout.strip().splitlines()[-1])
     else:
-        peak = machine.matmul_peak_gflops()
-    payload = {
-        "peak_gflops": peak,
-        "probe": "fp32 matmul 1024x1024, best of 1 s",
-        **machine.host_environment(),
-    }
-    results.write_atomic(probe_file, json.dumps(payload, indent=1).encode())
-    return peak
+        try:
+            measured = probe(hardware)
+        except SettingsNotApplied:
+            return None  # the trial itself will say so, as an error row
+    if measured["peak_gflops"] is None:
+        return None
+    results.write_atomic(
+        probe_file, json.dumps({**measured, **machine.host_environment()}, indent=1).encode()
+    )
+    return measured["peak_gflops"]

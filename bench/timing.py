@@ -14,6 +14,11 @@ from typing import Any
 
 import numpy as np
 
+# The forward-pass latencies every trial times (bench.trial.latency_calls), at these batch sizes:
+# one column `<kind>_ms_b<size>` each.
+LATENCY_KINDS = ("call_eager", "call_compiled", "predict_on_batch", "predict")
+LATENCY_BATCHES = (1, 128)
+
 
 class StepClock:
     """Timestamps of execution ends; the gaps between them are the step times.
@@ -44,14 +49,14 @@ def elapsed_ms(record: dict[str, float], key: str) -> Iterator[None]:
     record[key] = (time.perf_counter() - started) * 1000.0
 
 
-def median_call_ms(call: Callable[[], Any], repeats: int) -> float:
-    """Median milliseconds of `call()` after one untimed warm-up call.
-
-    `call` must return fetched values (it is the caller's job to sync).
-    """
+def median_call_ms(call: Callable[[], Any], repeats: int, budget_ms: float = 0.0) -> float:
+    """Median milliseconds of `call()` after one untimed warm-up call: at least `repeats`
+    calls, and more until `budget_ms` has been spent (so a cheap call gets enough samples
+    for a stable median, as timeit's autorange does). `call` must return fetched values
+    (it is the caller's job to sync)."""
     call()
-    samples = []
-    for _ in range(repeats):
+    samples: list[float] = []
+    while len(samples) < max(repeats, 1) or sum(samples) * 1000.0 < budget_ms:
         started = time.perf_counter()
         call()
         samples.append(time.perf_counter() - started)

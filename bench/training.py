@@ -1,15 +1,19 @@
 """Training and evaluation, written once for every style.
 
-Keras styles train the way their users train them: `compile` + `fit`. The raw
-style trains with a `tf.function` step over a `GradientTape`, with the same
-loss, the same optimizer arithmetic and the same input pipeline. Both report
-each execution's end to a `StepClock` after its result has been fetched, so
-asynchronous work is inside the interval it belongs to.
+Two loops (`train.loop`): `fit` trains Keras styles the way their users
+train them, `compile` + `fit`; `custom` trains any style in one hand-written
+loop (`LoopTrainer`): an outer `tf.function` pulls batches and runs a step
+over a `GradientTape`, compiled as the XLA toggle says, with Keras's Adam
+arithmetic written out. The raw style has no `fit` and always trains in the
+custom loop. Same loss, same optimizer arithmetic, same input pipeline. Both
+report each execution's end to a `StepClock` after its result has been
+fetched, so asynchronous work is inside the interval it belongs to.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Any
 
@@ -131,8 +135,12 @@ class KerasTrainer:
         self.model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False, callbacks=callbacks)
 
     def fit_epochs(self, data: tf.data.Dataset, steps_per_epoch: int, epochs: int) -> list[float]:
+        """Seconds per epoch; no per-step callback, so Keras dispatches steps asynchronously
+        (unless a slowdown is injected, which needs a per-step hook)."""
         seconds: list[float] = []
-        callbacks = [_EpochCallback(seconds)]
+        callbacks: list[keras.callbacks.Callback] = [_EpochCallback(seconds)]
+        if self.train.inject_delay_ms > 0:
+            callbacks.insert(0, _DelayCallback(execution_delay_s(self.train)))
         self.model.fit(
             data,
             steps_per_epoch=steps_per_epoch,
@@ -167,21 +175,28 @@ class LossScale:
         return unscaled, finite
 
 
-class RawTrainer:
+class LoopTrainer:
     """A train step over a GradientTape with Keras's Adam (or SGD) arithmetic by hand.
 
     Mirrors Keras's structure: the step itself may be XLA-compiled, and an outer
     tf.function pulls `steps_per_execution` batches from the iterator and runs it.
+    The same loop for the raw model (its `forward` and `params`) and for a Keras
+    model (`model(x, training=True)` and its trainable variables).
     """
 
     def __init__(self, model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig) -> None:
         self.model, self.spec, self.train, self.hardware = model, spec, train, hardware
+        if isinstance(model, keras.Model):
+            self.forward = functools.partial(model.__call__, training=True)
+            self.params = list(model.trainable_variables)
+        else:
+            self.forward, self.params = model.forward, model.params
 
     def compile(self) -> None:
-        variables = self.model.params
+        variables = self.params
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.moments = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
-        self.velocities = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.moments = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in variables]
+        self.velocities = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in variables]
         self.loss_scale = LossScale() if self.hardware.precision == "mixed_float16" else None
         if self.train.run_eagerly:
             self.one_step, self.execution = self._step, self._execution
@@ -191,7 +206,7 @@ class RawTrainer:
             self.execution = tf.function(self._execution, autograph=False)
 
     def _loss(self, images: tf.Tensor, labels: Any) -> tf.Tensor:
-        outputs = self.model.forward(images)
+        outputs = self.forward(images)
         if not isinstance(outputs, dict):
             return _mean_cross_entropy(labels, outputs)
         weights = loss_weights(self.spec) or {}
@@ -201,7 +216,7 @@ class RawTrainer:
         with tf.GradientTape() as tape:
             loss = self._loss(images, labels)
             scaled = self.loss_scale.scale(loss) if self.loss_scale else loss
-        gradients = tape.gradient(scaled, self.model.params)
+        gradients = tape.gradient(scaled, self.params)
         if self.loss_scale:
             gradients, finite = self.loss_scale.unscale(gradients)
             tf.cond(finite, lambda: self._apply(gradients), tf.no_op)
@@ -212,7 +227,7 @@ class RawTrainer:
     def _apply(self, gradients: list[tf.Tensor]) -> tf.Operation:
         self.iterations.assign_add(1)
         if self.train.optimizer == "sgd":
-            for variable, gradient in zip(self.model.params, gradients, strict=True):
+            for variable, gradient in zip(self.params, gradients, strict=True):
                 variable.assign_sub(self.train.learning_rate * gradient)
         else:
             self._adam(gradients)
@@ -222,7 +237,7 @@ class RawTrainer:
         """keras.optimizers.Adam's update with its defaults (epsilon 1e-7), written out."""
         step = tf.cast(self.iterations, tf.float32)
         alpha = self.train.learning_rate * tf.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step)
-        triples = zip(self.model.params, self.moments, self.velocities, strict=True)
+        triples = zip(self.params, self.moments, self.velocities, strict=True)
         for (variable, m, v), gradient in zip(triples, gradients, strict=True):
             m.assign_add((gradient - m) * (1.0 - beta_1))
             v.assign_add((tf.square(gradient) - v) * (1.0 - beta_2))
@@ -248,16 +263,19 @@ class RawTrainer:
     def fit_epochs(self, data: tf.data.Dataset, steps_per_epoch: int, epochs: int) -> list[float]:
         iterator = iter(data)
         seconds = []
+        delay_s = execution_delay_s(self.train)
         for _ in range(epochs):
             started = time.perf_counter()
             for _ in range(steps_per_epoch // self.train.steps_per_execution):
+                if delay_s:
+                    burn(delay_s)
                 loss = self.execution(iterator)
             np.asarray(loss)
             seconds.append(time.perf_counter() - started)
         return seconds
 
 
-def run_one_execution(trainer: KerasTrainer | RawTrainer, iterator: Any) -> Any:
+def run_one_execution(trainer: KerasTrainer | LoopTrainer, iterator: Any) -> Any:
     """One call of the compiled train function, fetched: a steady step without fit's loop.
     Keras builds `model.train_function` at the first fit, so call fit once before this."""
     if isinstance(trainer, KerasTrainer):
@@ -273,10 +291,12 @@ def _mean_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
 
 def trainer_for(
     style: str, model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig
-) -> KerasTrainer | RawTrainer:
+) -> KerasTrainer | LoopTrainer:
+    """`fit` for a Keras style in the fit loop; the custom loop for raw and for train.loop=custom."""
     if train.inject_into and train.inject_into != style:  # the fake slowdown goes to one style only
         train = dataclasses.replace(train, inject_delay_ms=0.0)
-    return (KerasTrainer if style in KERAS_STYLES else RawTrainer)(model, spec, train, hardware)
+    fits = style in KERAS_STYLES and train.loop == "fit"
+    return (KerasTrainer if fits else LoopTrainer)(model, spec, train, hardware)
 
 
 def predict_logits(model: Any, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:

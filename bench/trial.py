@@ -16,10 +16,8 @@ the block, and each style's evaluation, latency and save/load.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import os
 import resource
 import tempfile
 from dataclasses import asdict
@@ -28,12 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from bench import anchor, archs, data, styles, training
+from bench import anchor, archs, data, runtime, styles, training
 from bench.config import DataConfig, HardwareConfig, RunConfig
 from bench.config import members as config_members
-from bench.timing import StepClock, elapsed_ms, median_call_ms, step_summary
-
-LATENCY_BATCHES = (1, 128)
+from bench.timing import LATENCY_BATCHES, StepClock, elapsed_ms, median_call_ms, step_summary
 
 
 @functools.lru_cache(maxsize=4)
@@ -46,30 +42,27 @@ def load_data(config: DataConfig) -> data.Dataset:
     return _load_cached(tuple(sorted(asdict(config).items())))
 
 
-def configure_runtime(hardware: HardwareConfig) -> str | None:
-    """Apply device, threads and precision; return why the trial must be skipped, or None."""
-    import keras
-    import tensorflow as tf
-
-    # RuntimeError: the runtime was initialised by an earlier trial in this (inline) process.
-    with contextlib.suppress(RuntimeError):
-        if hardware.threads > 0:
-            tf.config.threading.set_intra_op_parallelism_threads(hardware.threads)
-        if hardware.device == "cpu":
-            tf.config.set_visible_devices([], "GPU")
-    if hardware.device == "gpu" and not tf.config.list_physical_devices("GPU"):
-        return "no GPU visible to TensorFlow on this machine"
-    keras.mixed_precision.set_global_policy(hardware.precision)
-    return None
+def start_runtime(hardware: HardwareConfig) -> dict[str, Any]:
+    """Apply and read back the settings, start the runtime: the record's `runtime_init_ms`
+    and `threads`, `{"status": "skipped", ...}` without the device, or an error record
+    when a setting did not take."""
+    try:
+        settings = runtime.configure(hardware)
+    except runtime.SettingsNotApplied as error:
+        return {"status": "error", "error": str(error)}
+    if "skipped" in settings:
+        return {"status": "skipped", "reason": settings["skipped"]}
+    return settings
 
 
 def run_trial(config: RunConfig, peak_gflops: float | None = None) -> dict[str, Any]:
-    """One record: status `ok`, `skipped` or `not_applicable`; other failures raise."""
-    problem = configure_runtime(config.hardware)
-    if problem:
-        return {"status": "skipped", "reason": problem}
+    """One record: status `ok`, `skipped`, `not_applicable` or `error` (settings not applied);
+    other failures raise."""
+    settings = start_runtime(config.hardware)
+    if "status" in settings:
+        return settings
     try:
-        return {"status": "ok", **measure(config, peak_gflops)}
+        return {"status": "ok", **settings, **measure(config, peak_gflops)}
     except styles.NotExpressible as reason:
         return {"status": "not_applicable", "reason": str(reason)}
 
@@ -113,7 +106,18 @@ def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, reco
     record["first_step_ms"] = float(gaps[0] * per_execution)
     record.update(step_summary(gaps[-train.timed_steps :], train.batch_size))
     record["time_to_first_step_ms"] = _time_to_first_step(record)
+    block_clock(config, trainer, batches, record)
     _epochs(config, trainer, batches, len(dataset.x_train), record)
+
+
+def block_clock(config: RunConfig, trainer: Any, batches: Any, record: dict[str, Any]) -> None:
+    """`step_ms_block`: steps timed as one interval, with no per-step callback (which would
+    make Keras wait for every step), ended by a blocking fetch: two passes of
+    `block_clock_steps`, the second timed (the first takes the new iterator's start)."""
+    per_execution = config.train.steps_per_execution
+    steps = config.train.block_clock_steps // per_execution * per_execution
+    if steps > 0:
+        record["step_ms_block"] = trainer.fit_epochs(batches, steps, 2)[1] * 1000.0 / steps
 
 
 def train_arrays(config: RunConfig, dataset: data.Dataset) -> tuple[np.ndarray, Any]:
@@ -159,9 +163,9 @@ def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[
     """One record per member of the block (config.members order); the build order is rotated
     by the repeat, so every style is built first equally often."""
     members = config_members(config)
-    problem = configure_runtime(config.hardware)
-    if problem:
-        return [{"status": "skipped", "reason": problem} for _ in members]
+    settings = start_runtime(config.hardware)
+    if "status" in settings:
+        return [dict(settings) for _ in members]
     dataset = load_data(config.data)
     arrays = train_arrays(config, dataset)  # converted once, each member still gets its own pipeline
     warm_up_process(config, arrays)
@@ -189,11 +193,12 @@ def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[
             gaps[id(record)].append(clock.gaps_ms(per_execution)[1:])
     for member, trainer, batches, record in active:
         record.update(step_summary(np.concatenate(gaps[id(record)]), config.train.batch_size))
+        block_clock(member, trainer, batches, record)
         _epochs(member, trainer, batches, len(dataset.x_train), record)
     anchor_record: dict[str, Any] = {}
     anchor_phase(config.train.anchor_steps, anchor_record)
     for member, trainer, _, record in active:
-        record.update(status="ok", **anchor_record)
+        record.update(status="ok", **settings, **anchor_record)
         record.update(after_training(member, trainer, dataset, peak_gflops, record["step_ms_median"]))
     return records
 
@@ -212,17 +217,52 @@ def anchor_phase(steps: int, record: dict[str, Any]) -> None:
         record["anchor_step_ms"] = anchor.anchor_step_ms(steps)
 
 
-def latency_phases(model: Any, images: np.ndarray, repeats: int, record: dict[str, Any]) -> None:
-    """model.predict against a direct model(x) call, at batch 1 and 128."""
+def latency_calls(model: Any, xla: bool) -> dict[str, Any]:
+    """Each way of running the forward pass, the same for every style: the eager call, the
+    forward wrapped in a `tf.function` (XLA as the toggle says), and Keras's
+    `predict_on_batch` and `predict` (None for raw, which has neither). Raw's eager call is
+    its forward function run eagerly, not the `tf.function` its `__call__` goes through."""
+    import keras
+    import tensorflow as tf
+
+    if isinstance(model, keras.Model):
+        eager = functools.partial(model.__call__, training=False)
+        return {
+            "call_eager": eager,
+            "call_compiled": tf.function(eager, jit_compile=xla),
+            "predict_on_batch": model.predict_on_batch,
+            "predict": lambda batch: model.predict(batch, batch_size=len(batch), verbose=0),
+        }
+    forward = model.forward.python_function
+    return {
+        "call_eager": forward,
+        "call_compiled": tf.function(forward, jit_compile=xla),
+        "predict_on_batch": None,
+        "predict": None,
+    }
+
+
+def latency_phases(model: Any, images: np.ndarray, config: RunConfig, record: dict[str, Any]) -> None:
+    """Every forward-pass latency at batch 1 and 128: median of at least `latency_repeats`
+    fetched calls, more until `latency_budget_ms` is spent, after one untimed call (which
+    traces and compiles the compiled call). Direct calls take a tensor
+    (converted once, untimed), predict and predict_on_batch the NumPy array a user passes."""
+    import tensorflow as tf
+
     for size in LATENCY_BATCHES:
-        batch = images[:size]
-        record[f"call_ms_b{size}"] = median_call_ms(lambda b=batch: _fetch(model(b)), repeats)
-        predict = getattr(model, "predict", None)  # the raw style has no predict()
-        record[f"predict_ms_b{size}"] = (
-            median_call_ms(lambda b=batch, p=predict: p(b, batch_size=len(b), verbose=0), repeats)
-            if predict
-            else float("nan")
-        )
+        array = images[:size]
+        tensor = tf.convert_to_tensor(array)
+        for kind, call in latency_calls(model, config.hardware.xla).items():
+            batch = array if kind.startswith("predict") else tensor
+            record[f"{kind}_ms_b{size}"] = (
+                median_call_ms(
+                    lambda c=call, b=batch: _fetch(c(b)),
+                    config.train.latency_repeats,
+                    config.train.latency_budget_ms,
+                )
+                if call
+                else float("nan")
+            )
 
 
 def _fetch(outputs: Any) -> Any:
@@ -232,11 +272,16 @@ def _fetch(outputs: Any) -> Any:
 
 
 def save_load_phase(model: Any, images: np.ndarray, record: dict[str, Any]) -> None:
-    """Round trip through the style's own format; ok only if the outputs survive."""
+    """Save and load through the style's own format, each timed, plus the bytes on disk;
+    ok only if the loaded model gives the same outputs (checked untimed)."""
     expected = training.predict_logits(model, images, len(images))
-    with tempfile.TemporaryDirectory() as folder, elapsed_ms(record, "save_load_ms"):
+    with tempfile.TemporaryDirectory() as folder:
         try:
-            loaded = _save_and_load(model, Path(folder))
+            with elapsed_ms(record, "save_ms"):
+                path = _save(model, Path(folder))
+            record["saved_bytes"] = _bytes_on_disk(path)
+            with elapsed_ms(record, "load_ms"):
+                loaded = _load(model, path)
             restored = training.predict_logits(loaded, images, len(images))
             ok = all(np.allclose(restored[k], expected[k], atol=1e-5) for k in expected)
             record["save_load_ok"], record["save_load_error"] = ok, "" if ok else "outputs changed"
@@ -247,16 +292,30 @@ def save_load_phase(model: Any, images: np.ndarray, record: dict[str, Any]) -> N
             )
 
 
-def _save_and_load(model: Any, folder: Path) -> Any:
+def _save(model: Any, folder: Path) -> Path:
     import keras
     import tensorflow as tf
 
     if isinstance(model, keras.Model):
         model.save(folder / "model.keras")
-        return keras.models.load_model(folder / "model.keras")
+        return folder / "model.keras"
     tf.saved_model.save(model, str(folder / "saved_model"))
-    restored = tf.saved_model.load(str(folder / "saved_model"))
+    return folder / "saved_model"
+
+
+def _load(model: Any, path: Path) -> Any:
+    import keras
+    import tensorflow as tf
+
+    if isinstance(model, keras.Model):
+        return keras.models.load_model(path)
+    restored = tf.saved_model.load(str(path))
     return lambda images: restored.forward(tf.convert_to_tensor(images, tf.float32))
+
+
+def _bytes_on_disk(path: Path) -> int:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files)
 
 
 def measure(config: RunConfig, peak_gflops: float | None) -> dict[str, Any]:
@@ -276,13 +335,11 @@ def after_training(
     """Evaluation, latency, save/load, FLOP rates and environment, from a trained trainer."""
     import keras
 
-    from bench.machine import accelerator_environment
-
     record: dict[str, Any] = {}
     test_images = data.model_inputs(dataset.x_test)
     test_labels = training.targets(config.arch, dataset.y_test, dataset.provenance.dataset)
     record.update(training.evaluate(trainer.model, test_images, test_labels, config.train.eval_batch_size))
-    latency_phases(trainer.model, test_images, config.train.latency_repeats, record)
+    latency_phases(trainer.model, test_images, config, record)
     save_load_phase(trainer.model, test_images[:8], record)
     flops = archs.train_flops(config.arch) * config.train.batch_size
     record["train_gflop_per_step"] = flops / 1e9
@@ -291,10 +348,9 @@ def after_training(
         record["peak_gflops"] = peak_gflops
         record["pct_of_peak"] = 100.0 * record["gflops_per_s"] / peak_gflops
     record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    record["threads"] = config.hardware.threads or os.cpu_count() or 0
     record["backend"] = keras.backend.backend()
     record.update(_provenance_columns(dataset.provenance))
-    record.update(accelerator_environment())
+    record.update(runtime.accelerator_environment())
     return record
 
 

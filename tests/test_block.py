@@ -17,6 +17,7 @@ TINY = [
     "data.max_train_samples=512",
     "data.max_test_samples=128",
     "train.latency_repeats=1",
+    "train.latency_budget_ms=0",
     "train.anchor_steps=5",
     "isolation=inline",
 ]

@@ -206,7 +206,7 @@ def test_mismatched_schema_exits_2(tmp_path, capsys):
 GATE = [
     "style=raw", "arch=mlp", "isolation=inline", "data=embedded", "data.max_train_samples=1024",
     "data.max_test_samples=256", "train.warmup_steps=10", "train.timed_steps=40", "train.epochs=0",
-    "train.latency_repeats=1", "train.anchor_steps=40",
+    "train.latency_repeats=1", "train.latency_budget_ms=0", "train.anchor_steps=40",
 ]  # fmt: skip
 
 

@@ -143,6 +143,11 @@ def test_styles_that_reach_different_accuracy_are_flagged():
             row["test_accuracy"] = 0.85
     banners = summarize(results.to_frame(rows)).banners
     assert any("reached different test accuracy" in b and "raw lowest" in b for b in banners)
+    rows = synthetic_rows()
+    for row in rows:  # within the stated tolerance (float reassociation): no banner
+        if row["style"] == "raw" and row["status"] == "ok":
+            row["test_accuracy"] -= 0.002
+    assert not any("different test accuracy" in b for b in summarize(results.to_frame(rows)).banners)
     assert not any(
         "different test accuracy" in b for b in summarize(results.to_frame(synthetic_rows())).banners
     )
@@ -225,3 +230,49 @@ def test_a_machine_whose_speed_moved_raises_a_banner():
     assert any("(1.75× apart)" in banner for banner in banners)
     rows[3]["anchor_step_ms"] = 2.2
     assert not any("anchor" in banner for banner in environment(results.to_frame(rows))[1])
+
+
+def test_a_model_that_does_not_match_the_reference_is_flagged():
+    from bench.report.summarize import summarize
+
+    rows = synthetic_rows()
+    assert not any("differ from the reference" in b for b in summarize(results.to_frame(rows)).banners)
+    for row in rows:
+        if row["style"] == "subclass" and row["status"] == "ok":
+            row["matches_reference"] = False
+    banners = summarize(results.to_frame(rows)).banners
+    assert [b for b in banners if "differ from the reference" in b and b.startswith("subclass on")]
+
+
+def test_the_two_clocks_and_their_gap_per_cell():
+    from bench.report.render import render_markdown
+    from bench.report.summarize import summarize
+
+    rows = synthetic_rows()
+    for row in rows:
+        if row.get("step_ms_median"):
+            row["step_ms_block"] = row["step_ms_median"] * (0.9 if row["style"] == "subclass" else 1.0)
+    summary = summarize(results.to_frame(rows))
+    gaps = summary.clocks.set_index("who")["gap"]
+    assert gaps["subclass"] == pytest.approx(0.9) and gaps["functional"] == pytest.approx(1.0)
+    assert "### Two clocks" in render_markdown(summary)
+
+
+def test_fit_against_custom_loop_per_style():
+    from bench.report.summarize import summarize
+
+    rows = []
+    for loop, factor in (("fit", 1.2), ("custom", 1.0)):
+        for style, steps in STEP_MS.items():
+            for repeat, step in enumerate(steps, start=1):
+                row = _row(style, "mlp", repeat, status="ok", step_ms_median=step * (factor if style != "raw" else 1.0),
+                           time_to_first_step_ms=900.0, test_accuracy=0.9)  # fmt: skip
+                row["train_loop"] = loop
+                rows.append(row)
+    loops = summarize(results.to_frame(rows)).loops.set_index("who")
+    assert loops.loc["functional", "ratio"] == pytest.approx(1.2, rel=0.02)
+    assert loops.loc["functional", "decision"] == "slower"
+    assert loops.loc["raw", "decision"] != "slower" and loops.loc["raw", "ratio"] == pytest.approx(
+        1.0, abs=0.03
+    )
+    assert summarize(results.to_frame(synthetic_rows())).loops.empty  # one loop: no such table

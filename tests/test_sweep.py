@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli, results, sweep
+from bench import cli, results, runtime, sweep
 from bench.archs import default_spec
-from bench.config import ResultsConfig, RunConfig
+from bench.config import HardwareConfig, ResultsConfig, RunConfig
 from hydra_plugins.stylebench_sweeper.interleaved_sweeper import interleave
 
 pytestmark = pytest.mark.slow
@@ -26,6 +26,7 @@ TINY = [
     "data.max_train_samples=512",
     "data.max_test_samples=128",
     "train.latency_repeats=2",
+    "train.latency_budget_ms=0",
 ]
 BENCH = str(Path(sys.executable).parent / "bench")
 
@@ -77,7 +78,8 @@ def test_a_process_isolated_trial_imports_tensorflow_itself(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     # A peak probe already on file: its own process would double this test's time (make bench runs it).
     (tmp_path / "p").mkdir()
-    (tmp_path / "p" / f"machine-{socket.gethostname()}.json").write_text('{"peak_gflops": 100.0}')
+    probe_key = runtime.probe_key(HardwareConfig())
+    (tmp_path / "p" / f"machine-{socket.gethostname()}-{probe_key}.json").write_text('{"peak_gflops": 100.0}')
     overrides = ["style=subclass", "sweep_id=p", f"results.dir={tmp_path}"]
     assert cli.main(["run", *overrides, *TINY]) == 0
     row = results.load(tmp_path / "p").iloc[0]

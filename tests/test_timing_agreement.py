@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bench import data, training
-from bench.trial import build_phases, configure_runtime, load_data, training_phases
+from bench.trial import build_phases, load_data, start_runtime, training_phases
 
 pytestmark = pytest.mark.slow
 # Rounds and steps per round: more for the millisecond MLP, whose steps are noisiest.
@@ -37,7 +37,7 @@ def independent_step_ms(trainer, batches, steps: int) -> float:
 def measured_ratio(run_config, style: str, arch: str) -> float:
     rounds, steps = BUDGET[arch]
     config = run_config(f"style={style}", f"arch={arch}", f"train.timed_steps={steps}", "train.epochs=0")
-    configure_runtime(config.hardware)
+    start_runtime(config.hardware)
     record: dict = {}
     trainer = build_phases(config, record)
     dataset = load_data(config.data)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from bench import styles
-from bench.trial import build_phases, configure_runtime, load_data, run_trial, training_phases
+from bench.timing import LATENCY_BATCHES, LATENCY_KINDS
+from bench.trial import build_phases, latency_calls, load_data, run_trial, start_runtime, training_phases
 
 pytestmark = pytest.mark.slow
 
@@ -15,6 +16,7 @@ TINY = (
     "train.timed_steps=5",
     "train.epochs=0",
     "train.latency_repeats=2",
+    "train.latency_budget_ms=0",
     "data.max_train_samples=512",
     "train.anchor_steps=0",
 )
@@ -28,6 +30,7 @@ def test_identical_styles_train_to_identical_accuracy(run_config):
                 f"style={style}",
                 "train.timed_steps=20",
                 "train.latency_repeats=1",
+                "train.latency_budget_ms=0",
                 "data.max_train_samples=1024",
             )
         )
@@ -56,8 +59,13 @@ def test_default_trial_records_every_phase_and_reaches_085(run_config):
     assert record["step_ms_p95"] >= record["step_ms_median"] and record["step_ms_iqr"] >= 0
     assert record["samples_per_s"] == pytest.approx(128 / (record["step_ms_median"] / 1000))
     assert record["epoch_s"] > 0 and record["peak_rss_mb"] > 100
-    assert record["save_load_ok"] and record["save_load_ms"] > 0
-    assert record["predict_ms_b1"] > record["call_ms_b1"]  # predict() carries a large constant overhead
+    assert record["save_load_ok"] and record["save_ms"] > 0 and record["load_ms"] > 0
+    assert record["saved_bytes"] > 4 * record["params"]  # float32 weights and the archive around them
+    for size in LATENCY_BATCHES:
+        assert all(record[f"{kind}_ms_b{size}"] > 0 for kind in LATENCY_KINDS)
+    assert record["predict_ms_b1"] > record["call_eager_ms_b1"]  # predict() carries a large constant overhead
+    assert record["runtime_init_ms"] >= 0 and record["threads"] >= 1
+    assert record["step_ms_block"] > 0
     assert record["pct_of_peak"] == pytest.approx(100 * record["gflops_per_s"] / 100.0)
     assert record["gflops_per_s"] == pytest.approx(
         record["train_gflop_per_step"] / (record["step_ms_median"] / 1000)
@@ -75,7 +83,19 @@ def test_branched_trial_reports_both_heads(run_config):
 def test_raw_style_saves_and_loads_through_saved_model(run_config):
     record = run_trial(run_config("style=raw", "arch=cnn", *TINY))
     assert record["save_load_ok"], record["save_load_error"]
-    assert np.isnan(record["predict_ms_b1"]) and record["call_ms_b1"] > 0
+    assert np.isnan(record["predict_ms_b1"]) and np.isnan(record["predict_on_batch_ms_b128"])
+    assert record["call_eager_ms_b1"] > 0 and record["call_compiled_ms_b1"] > 0
+    assert record["saved_bytes"] > 4 * record["params"]
+
+
+@pytest.mark.parametrize("style", styles.STYLE_NAMES)
+def test_every_style_offers_every_latency_kind(style):
+    from bench import archs
+
+    model = styles.build(style, archs.default_spec("mlp"))
+    calls = latency_calls(model, xla=False)
+    assert tuple(calls) == LATENCY_KINDS  # the columns results.SCHEMA declares
+    assert (calls["predict"] is None) == (style == "raw")
 
 
 @pytest.mark.parametrize("style", ["functional", "raw"])
@@ -100,7 +120,7 @@ def test_step_clock_counts_executions_not_batches(run_config, style):
         f"style={style}", "train.steps_per_execution=4", "train.timed_steps=6", "train.warmup_steps=5"
     )
     record: dict = {}
-    configure_runtime(config.hardware)
+    start_runtime(config.hardware)
     trainer = build_phases(config, record)
     calls = []
     original_fit = trainer.fit
@@ -128,3 +148,40 @@ def test_gpu_without_a_gpu_is_skipped_with_a_reason(run_config):
         pytest.skip("a GPU is visible here")
     record = run_trial(run_config("hardware=gpu"))
     assert record["status"] == "skipped" and "no GPU visible" in record["reason"]
+
+
+SHORT_TRAINING = (
+    "train.warmup_steps=2",
+    "train.timed_steps=30",
+    "train.block_clock_steps=0",
+    "train.epochs=0",
+    "train.latency_repeats=1",
+    "train.latency_budget_ms=0",
+    "train.anchor_steps=0",
+    "data.max_train_samples=2048",
+)
+
+
+@pytest.mark.parametrize("style", sorted(styles.KERAS_STYLES))
+def test_custom_loop_trains_keras_styles_to_fits_accuracy(run_config, style):
+    """The same model, seed and batches in the custom GradientTape loop (Keras's Adam written
+    out) and in fit: the same accuracy within 0.002."""
+    fit, custom = (
+        run_trial(run_config(f"style={style}", f"train.loop={loop}", *SHORT_TRAINING))
+        for loop in ("fit", "custom")
+    )
+    assert fit["status"] == custom["status"] == "ok"
+    assert fit["test_accuracy"] > 0.5
+    assert custom["test_accuracy"] == pytest.approx(fit["test_accuracy"], abs=0.002)
+    assert custom["test_loss"] == pytest.approx(fit["test_loss"], rel=0.01)
+
+
+@pytest.mark.parametrize("style", styles.STYLE_NAMES)
+def test_half_precisions_train_like_float32(run_config, style):
+    """float16 (with loss scaling: Keras's LossScaleOptimizer, raw's hand-written one) and
+    bfloat16 reach float32's accuracy within 0.03 after the same short training."""
+    full = run_trial(run_config(f"style={style}", *SHORT_TRAINING))
+    for precision in ("mixed_float16", "mixed_bfloat16"):
+        half = run_trial(run_config(f"style={style}", f"hardware.precision={precision}", *SHORT_TRAINING))
+        assert half["status"] == "ok", half
+        assert half["test_accuracy"] == pytest.approx(full["test_accuracy"], abs=0.03), precision

@@ -48,6 +48,30 @@ def table_rows(table: pd.DataFrame, decisions: pd.DataFrame) -> list[dict[str, A
     return rows
 
 
+def clock_rows(clocks: pd.DataFrame) -> list[dict[str, Any]]:
+    """Both steady-step clocks per cell and their gap, formatted for people."""
+    return [
+        {
+            "arch": row["arch"], "setting": row["setting"], "style": row["who"], "n": row["n"],
+            "per_step": _number(row["per_step_ms"]), "block": _number(row["block_ms"]),
+            "gap": _number(row["gap"], 3), "gap_ci": _interval(row["gap_low"], row["gap_high"]),
+        }
+        for _, row in clocks.iterrows()
+    ]  # fmt: skip
+
+
+def loop_rows(loops: pd.DataFrame) -> list[dict[str, Any]]:
+    """Fit loop against custom loop per style, formatted for people."""
+    return [
+        {
+            "arch": row["arch"], "setting": row["setting"], "style": row["who"], "n": row["n"],
+            "ratio": _number(row["ratio"], 3), "ci": _interval(row["ratio_low"], row["ratio_high"]),
+            "decision": row["decision"], "reason": row["reason"],
+        }
+        for _, row in loops.iterrows()
+    ]  # fmt: skip
+
+
 def render_html(summary: Summary, figures: list, written: str) -> str:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
@@ -56,6 +80,8 @@ def render_html(summary: Summary, figures: list, written: str) -> str:
         summary=summary,
         figures=figures,
         rows=table_rows(summary.table, summary.decisions),
+        clocks=clock_rows(summary.clocks),
+        loops=loop_rows(summary.loops),
         rule=decide.rule_text(summary.margin, summary.alpha),
         na=summary.not_applicable.to_dict("records"),
         errors=summary.errors.to_dict("records"),
@@ -87,6 +113,19 @@ def render_markdown(summary: Summary) -> str:
             }
         )
         lines += ["", "### Steady step time", "", steps.to_markdown(index=False)]
+    if len(summary.clocks):
+        clocks = pd.DataFrame(clock_rows(summary.clocks)).rename(
+            columns={
+                "per_step": "per-step ms",
+                "block": "block ms",
+                "gap": "block / per-step",
+                "gap_ci": "95% CI",
+            }
+        )
+        lines += ["", "### Two clocks", "", clocks.to_markdown(index=False)]
+    if len(summary.loops):
+        loops = pd.DataFrame(loop_rows(summary.loops)).drop(columns=["reason"])
+        lines += ["", "### Fit loop against custom loop (steady step)", "", loops.to_markdown(index=False)]
     if len(summary.not_applicable):
         lines += ["", "### Not applicable", "", summary.not_applicable.to_markdown(index=False)]
     if len(summary.errors):
