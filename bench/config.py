@@ -54,10 +54,9 @@ class TrainConfig:
     run_eagerly: bool = False  # no tf.function: Python runs every step
     loop: str = "fit"  # fit: Keras styles in compile+fit | custom: every style in raw's GradientTape loop
     eval_batch_size: int = 1000
-    latency_repeats: int = 5  # at least this many timed calls per latency metric...
-    latency_budget_ms: float = (
-        100.0  # ...and more until this long has been spent on it (0: exactly the repeats)
-    )
+    latency_repeats: int = 5  # at least this many timed calls per latency metric; 0: no latency phase
+    latency_budget_ms: float = 100.0  # and more calls until this long was spent on one (0: just the repeats)
+    save_load: bool = True  # time saving and loading the trained model -> save_ms, load_ms, saved_bytes
     inject_delay_ms: float = 0.0  # busy time inside every training step: a fake slowdown to test the gate
     inject_into: str | None = None  # only this style gets the injected delay (None: every style)
     anchor_steps: int = 0  # the fixed machine-speed anchor (bench/anchor.py) after the trial; 0 = off
@@ -242,6 +241,7 @@ def check_choices(config: RunConfig) -> None:
         "train.anchor_steps": config.train.anchor_steps,
         "train.block_clock_steps": config.train.block_clock_steps,
         "train.latency_budget_ms": config.train.latency_budget_ms,
+        "train.latency_repeats": config.train.latency_repeats,
         "hardware.threads": config.hardware.threads,
     }
     for key, number in not_negative.items():

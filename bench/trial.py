@@ -339,8 +339,10 @@ def after_training(
     test_images = data.model_inputs(dataset.x_test)
     test_labels = training.targets(config.arch, dataset.y_test, dataset.provenance.dataset)
     record.update(training.evaluate(trainer.model, test_images, test_labels, config.train.eval_batch_size))
-    latency_phases(trainer.model, test_images, config, record)
-    save_load_phase(trainer.model, test_images[:8], record)
+    if config.train.latency_repeats > 0:
+        latency_phases(trainer.model, test_images, config, record)
+    if config.train.save_load:
+        save_load_phase(trainer.model, test_images[:8], record)
     flops = archs.train_flops(config.arch) * config.train.batch_size
     record["train_gflop_per_step"] = flops / 1e9
     record["gflops_per_s"] = flops / (step_ms / 1000.0) / 1e9

@@ -185,3 +185,10 @@ def test_half_precisions_train_like_float32(run_config, style):
         half = run_trial(run_config(f"style={style}", f"hardware.precision={precision}", *SHORT_TRAINING))
         assert half["status"] == "ok", half
         assert half["test_accuracy"] == pytest.approx(full["test_accuracy"], abs=0.03), precision
+
+
+def test_latency_and_save_load_phases_can_be_left_out(run_config):
+    record = run_trial(run_config(*TINY, "train.latency_repeats=0", "train.save_load=false"))
+    assert record["status"] == "ok" and record["step_ms_median"] > 0
+    assert not [key for key in record if key.endswith(("_ms_b1", "_ms_b128"))]
+    assert "save_ms" not in record and "save_load_ok" not in record
