@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 # One name for the sweep and its report; `make bench SWEEP_ID=mine` re-uses (and resumes) a sweep.
 SWEEP_ID := quick-$(shell date +%Y-%m-%d_%H-%M-%S)
 
-## the quick preset (every style x mlp,cnn x XLA off/on, 7 blocks each), a summary table, then the report
+## the quick preset (every style x mlp, cnn, residual, 10 blocks each), a summary table, then the report
 bench: $(STAMP)
 	$(BIN)/bench run sweep=quick sweep_id=$(SWEEP_ID)
 	$(BIN)/bench report results/$(SWEEP_ID)

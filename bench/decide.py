@@ -96,16 +96,28 @@ def adjust(p_values: Sequence[float]) -> np.ndarray:
 def decide_all(
     comparisons: Sequence[stats.Comparison], margin: float = MARGIN, alpha: float = ALPHA
 ) -> list[Decision]:
-    """One decision per comparison, corrected as one family."""
+    """One decision per comparison, corrected as one family.
+
+    An undecided comparison's repeats estimate aims at the level the family would ask of
+    one more decision (Benjamini-Hochberg: alpha x (decided + 1) / family size), and is
+    never at or below the repeats it already had (they did not settle it)."""
     tested = [tested_p(c, margin) for c in comparisons]
     adjusted = adjust([p for _, p in tested])
+    settled = [
+        word != UNDECIDED and np.isfinite(p) and p < alpha
+        for (word, _), p in zip(tested, adjusted, strict=True)
+    ]
+    family = max(int(np.isfinite([p for _, p in tested]).sum()), 1)
+    alpha_next = alpha * (sum(settled) + 1) / family
     decisions = []
-    for comparison, (word, _), p in zip(comparisons, tested, adjusted, strict=True):
-        if word != UNDECIDED and np.isfinite(p) and p < alpha:
+    for comparison, (word, _), p, done in zip(comparisons, tested, adjusted, settled, strict=True):
+        if done:
             decisions.append(Decision(comparison, word, margin, alpha, float(p)))
-        else:
-            needed = stats.repeats_to_decide(comparison, margin, alpha)
-            decisions.append(Decision(comparison, UNDECIDED, margin, alpha, float(p), needed))
+            continue
+        needed = stats.repeats_to_decide(comparison, margin, alpha_next)
+        if needed is not None:
+            needed = max(needed, min(comparison.n_candidate, comparison.n_reference) + 1)
+        decisions.append(Decision(comparison, UNDECIDED, margin, alpha, float(p), needed))
     return decisions
 
 

@@ -62,3 +62,17 @@ def test_a_borderline_p_value_alone_decides_but_not_in_a_family_of_weak_ones():
 def test_the_margin_is_part_of_every_verdict(margin):
     decision = decide.decide(_blocks(1.0), margin=margin)
     assert f"±{margin:.0%}" in decision.reason()
+
+
+def test_an_undecided_comparison_never_asks_for_the_repeats_it_already_had():
+    """In a family, the estimate aims at the level one more decision would need, and
+    repeats that did not settle a comparison are never offered as what would settle it."""
+    weak = [_blocks(1.03, n=7, noise=0.04, seed=s) for s in range(12)]
+    family = decide.decide_all(weak)
+    undecided = [d for d in family if d.word == "undecided" and d.repeats_needed is not None]
+    assert len(undecided) >= 6
+    assert all(d.repeats_needed >= 8 for d in undecided)
+    alone = {id(d.comparison): decide.decide(d.comparison) for d in undecided}
+    asked_alone = [alone[id(d.comparison)].repeats_needed or 0 for d in undecided]
+    assert all(d.repeats_needed >= a for d, a in zip(undecided, asked_alone, strict=True))
+    assert any(d.repeats_needed > a for d, a in zip(undecided, asked_alone, strict=True))
