@@ -115,13 +115,13 @@ def first_step_phases(summary: Summary) -> Figure | None:
     for axis, panel in zip(axes[:, 0], panels, strict=True):
         rows = medians.loc[panel]
         rows = rows.reindex(sorted(rows.index, key=_style_order))
-        rows.plot.barh(
-            stacked=True, ax=axis, width=0.7, legend=axis is axes[0, 0], color=sns.color_palette("deep", 4)
-        )
+        rows.plot.barh(stacked=True, ax=axis, width=0.7, legend=False, color=sns.color_palette("deep", 4))
         axis.set_title(panel, fontsize=9)
         axis.set_xlabel("ms (median over repeats)")
         axis.set_ylabel("")
         axis.invert_yaxis()
+    # one legend, beside the first panel: inside a panel it would cover a bar
+    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     figure.tight_layout()
     caption = (
         "Time to first step, split by phase: lazy styles pay at build or first call instead of construction."
