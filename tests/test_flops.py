@@ -72,10 +72,12 @@ def test_dense_training_flops_match_tensorflows_count(style: str, arch: str) -> 
 @pytest.mark.parametrize("style", styles.STYLE_NAMES)
 def test_convolution_training_flops(style: str) -> None:
     """TensorFlow's registry counts a convolution's backprop ops as if the gradient spanned
-    the input's full spatial size (its formula in flops_registry.py; exact for 'SAME' padding,
-    (in/out)^2 too high for the 'VALID' convolutions here), so for the cnn the forward
-    ops are checked against TensorFlow's count and the backward ops by which ones run:
-    one weight gradient per layer, an input gradient for every layer but the first."""
+    the input's full spatial extent (its formula in flops_registry.py: exact for 'SAME'
+    padding, (in/out)^2 too high for the 'VALID' convolutions here). The test checks that
+    the ops which run are the right ones (one weight gradient per layer, an input gradient
+    for every layer but the first), that every forward op matches TensorFlow's count, that
+    each backprop op's count exceeds its layer's forward count by exactly that documented
+    factor, and that TensorFlow's total, with that factor taken out, is ours within 2%."""
     spec = archs.default_spec("cnn")
     graph, nodes = traced_step_nodes(style, spec)
     kinds = [node.op for node in nodes]
@@ -83,11 +85,30 @@ def test_convolution_training_flops(style: str) -> None:
     assert kinds.count("Conv2D") == layers
     assert kinds.count("Conv2DBackpropFilter") == layers
     assert kinds.count("Conv2DBackpropInput") == layers - 1  # none for the images
-    forward = [
-        node for node in nodes if node.op == "Conv2D" or node.op in MATMULS and "gradient" not in node.name
-    ]
+    forward = [n for n in nodes if n.op == "Conv2D" or (n.op in MATMULS and "gradient" not in n.name)]
     assert tensorflow_flops(graph, forward) == pytest.approx(archs.forward_flops(spec) * BATCH, rel=0.02)
-    dense_backward = [node for node in nodes if node.op in MATMULS and "gradient" in node.name]
+    dense_backward = [n for n in nodes if n.op in MATMULS and "gradient" in n.name]
     assert tensorflow_flops(graph, dense_backward) == pytest.approx(
         2 * archs.layer_flops(spec)[-1] * BATCH, rel=0.02
     )
+
+    side, spatial = archs.IMAGE_SHAPE[0], []  # (input side, output side) of each convolution
+    for _ in spec.filters:
+        spatial.append((side, side - spec.kernel_size + 1))
+        side = (side - spec.kernel_size + 1) // spec.pool_size
+    taken_out = 0.0
+    for node in nodes:
+        if node.op not in ("Conv2DBackpropInput", "Conv2DBackpropFilter"):
+            continue
+        # the layer: the one whose input (BackpropFilter) or output gradient side matches
+        source = f"{node.name}:0" if node.op == "Conv2DBackpropInput" else node.input[0]
+        inputs_side = graph.get_tensor_by_name(source if ":" in source else f"{source}:0").shape[1]
+        layer = next(i for i, (inside, _) in enumerate(spatial) if inside == inputs_side)
+        inside, outside = spatial[layer]
+        counted = ops.get_stats_for_node_def(graph, node, "flops").value
+        assert counted == pytest.approx(
+            archs.layer_flops(spec)[layer] * BATCH * (inside / outside) ** 2, rel=1e-6
+        )
+        taken_out += counted - counted / (inside / outside) ** 2
+    total = tensorflow_flops(graph, nodes) - taken_out
+    assert total == pytest.approx(archs.train_flops(spec) * BATCH, rel=0.02)
