@@ -1,17 +1,18 @@
 """One configuration: build, train, time, evaluate -> one record (numbers, never text).
 
-Phases, in order, each timed on its own (see README "Metrics"):
+Phases, in order, each timed on its own (see README "Metrics"): runtime
+settings applied, read back and the runtime started (bench/runtime.py) ->
 construct -> build -> (reference check, untimed) -> compile -> first execution
--> warm-up executions -> timed executions -> full epochs -> machine-speed
-anchor (bench/anchor.py) -> evaluation -> predict/call latency -> save/load
-round trip.
+-> warm-up executions -> timed executions (per-step clock) -> block clock ->
+full epochs -> machine-speed anchor (bench/anchor.py) -> evaluation -> forward
+latencies -> save and load.
 
 The block design (`run_block`) runs the same phases for every style of a cell
 in one process: a throw-away reference model first takes the process's
 one-off costs, then each style is built and run to its first steps (build
 order rotated by the repeat), then the timed steps of all styles alternate in
-rounds (order rotated by the round), then each style's epochs, one anchor for
-the block, and each style's evaluation, latency and save/load.
+rounds (order rotated by the round), then each style's block clock and epochs,
+one anchor for the block, and each style's evaluation, latency and save/load.
 """
 
 from __future__ import annotations
