@@ -21,7 +21,7 @@ bench: $(STAMP)
 	$(BIN)/bench run sweep=quick sweep_id=$(SWEEP_ID)
 	$(BIN)/bench report results/$(SWEEP_ID)
 
-## the test suite (about 5 minutes on 2 cores); benchmarks run once each, untimed
+## the test suite (about 7.5 minutes on 2 cores); benchmarks run once each, untimed
 test: $(STAMP)
 	$(BIN)/python -m pytest --benchmark-disable
 
