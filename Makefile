@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,jax,torch]'
 	touch $(STAMP)
 
 # One name for the sweep and its report; `make bench SWEEP_ID=mine` re-uses (and resumes) a sweep.
@@ -21,7 +21,7 @@ bench: $(STAMP)
 	$(BIN)/bench run sweep=quick sweep_id=$(SWEEP_ID)
 	$(BIN)/bench report results/$(SWEEP_ID)
 
-## the test suite (about 7.5 minutes on 2 cores); benchmarks run once each, untimed
+## the test suite (about 8 minutes on 2 cores); benchmarks run once each, untimed
 test: $(STAMP)
 	$(BIN)/python -m pytest --benchmark-disable
 

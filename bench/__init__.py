@@ -1,8 +1,10 @@
 """stylebench: does it matter how you build a Keras model? Measure it.
 
-Keras 3 picks its backend once, at first import, from KERAS_BACKEND. The suite
-runs on TensorFlow, so that choice is made here, before any module of the
-package can import Keras; a user who exports KERAS_BACKEND keeps theirs.
+Keras 3 picks its backend once, at first import, from KERAS_BACKEND. A trial's
+backend is configuration (`backend=tensorflow|jax|torch`), selected by its process
+before Keras is imported (bench/backends.py); for everything else (tests, `bench
+verify` without --backend) TensorFlow is the default set here, before any module of
+the package can import Keras; a user who exports KERAS_BACKEND keeps theirs.
 """
 
 import os

@@ -63,7 +63,7 @@ def _word(column: str, value: object) -> str:
         return f"{value} loop"
     if column == "train_run_eagerly":
         return "eager" if str(value) == "True" else "graph"
-    if column in ("hardware_device", "hardware_precision", "data_dataset", "design"):
+    if column in ("backend", "hardware_device", "hardware_precision", "data_dataset", "design"):
         return str(value)
     if column == "block_styles":
         styles = json.loads(str(value)) if str(value).startswith("[") else []
@@ -84,9 +84,9 @@ def setting_labels(frame: pd.DataFrame, ignore: Iterable[str] = ()) -> pd.Series
 
 # The settings a reader needs to know even when they do not vary (the report shows them once).
 DESCRIBED = (
-    "design", "data_dataset", "train_batch_size", "train_optimizer", "train_learning_rate",
+    "design", "backend", "data_dataset", "train_batch_size", "train_optimizer", "train_learning_rate",
     "train_warmup_steps", "train_timed_steps", "block_rounds", "train_epochs", "train_steps_per_execution",
-    "train_run_eagerly", "train_loop", "hardware_device", "hardware_xla", "hardware_precision", "hardware_threads",
+    "train_run_eagerly", "train_loop", "train_pipeline", "hardware_device", "hardware_xla", "hardware_precision", "hardware_threads",
     "train_inject_delay_ms", "isolation",
 )  # fmt: skip
 

@@ -30,7 +30,8 @@ commands:
                          run one trial (or a Hydra multirun sweep with -m), e.g.
                          bench run style=subclass arch=cnn train.timed_steps=200;
                          -v shows Hydra's own log lines (one per launched job)
-  verify [--arch A ...]  prove the styles build identical models; exits 1 on a mismatch
+  verify [--arch A ...] [--backend B] [--across-backends]
+                         prove the styles build identical models; exits 1 on a mismatch
   report RESULTS_DIR     write reports/<sweep_id>/index.html and summary.md
   compare BASE CURRENT   regression gate: exit 0 clean, 1 regression, 2 unusable input
 """
@@ -152,19 +153,48 @@ def run_command(args: Sequence[str]) -> int:
 
 
 def verify_command(args: Sequence[str]) -> int:
-    from bench import verify
+    from bench import backends
     from bench.archs import ARCH_SPECS
     from bench.styles import STYLE_NAMES
-    from bench.summary import verify_table
 
     parser = argparse.ArgumentParser(prog="bench verify", description="Prove the styles build one model.")
     parser.add_argument("--arch", nargs="+", choices=list(ARCH_SPECS), default=list(ARCH_SPECS))
     parser.add_argument("--style", nargs="+", choices=list(STYLE_NAMES), default=list(STYLE_NAMES))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--backend", choices=backends.BACKENDS, default=backends.DEFAULT, help="the Keras backend"
+    )
+    parser.add_argument(
+        "--across-backends",
+        action="store_true",
+        help="also give every style on every installed backend the reference's weights and compare outputs",
+    )
     options = parser.parse_args(list(args))
+    if not backends.installed(options.backend):
+        raise SystemExit(f"bench verify: error: {backends.missing_reason(options.backend)}")
+    backends.select(options.backend)
+    if options.backend != "tensorflow":
+        from bench.runtime.common import keep_tensorflow_out
+
+        keep_tensorflow_out()
+    from bench import verify
+    from bench.summary import verify_table
+
     cells = verify.verify(options.arch, options.style, options.seed)
+    print(f"backend: {options.backend}")
     print(verify_table(cells))
-    return 0 if verify.all_consistent(cells) else 1
+    consistent = verify.all_consistent(cells)
+    if options.across_backends:
+        from bench import crossbackend
+
+        rows = crossbackend.compare(options.arch, options.style, backends.BACKENDS, options.seed)
+        print(
+            f"\nacross backends: outputs with the {options.backend} functional build's weights, "
+            f"tolerance {crossbackend.TOLERANCE:g}"
+        )
+        print(crossbackend.table(rows))
+        consistent = consistent and crossbackend.all_identical(rows)
+    return 0 if consistent else 1
 
 
 def report_command(args: Sequence[str]) -> int:

@@ -106,6 +106,12 @@ def machine_factor(baseline: pd.DataFrame, current: pd.DataFrame) -> float:
         raise UnusableInput(
             f"anchor versions differ ({sorted(versions)}); re-measure the baseline (make baseline)"
         )
+    backends = set(baseline["backend"].dropna()) | set(current["backend"].dropna())
+    if len(backends) > 1:  # each backend times the anchor in its own framework: not one workload
+        raise UnusableInput(
+            f"anchored comparison over several backends ({', '.join(sorted(backends))}); "
+            "compare one backend at a time (--anchored divides by one anchor workload)"
+        )
     return float(current[ANCHOR].median() / baseline[ANCHOR].median())
 
 

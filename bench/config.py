@@ -19,9 +19,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from bench.archs import ARCH_SPECS, ArchSpec
+from bench.backends import BACKENDS
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-GROUPS = ("style", "arch", "data", "train", "hardware", "sweep")
+GROUPS = ("style", "arch", "data", "train", "hardware", "backend", "sweep")
 
 
 @dataclass
@@ -53,6 +54,7 @@ class TrainConfig:
     steps_per_execution: int = 1  # Keras compile(steps_per_execution); raw loops inside its tf.function
     run_eagerly: bool = False  # no tf.function: Python runs every step
     loop: str = "fit"  # fit: Keras styles in compile+fit | custom: every style in raw's GradientTape loop
+    pipeline: str = "auto"  # auto: tf.data on TensorFlow, numpy elsewhere | tfdata | numpy (any backend)
     eval_batch_size: int = 1000
     latency_repeats: int = 5  # at least this many timed calls per latency metric; 0: no latency phase
     latency_budget_ms: float = 100.0  # and more calls until this long was spent on one (0: just the repeats)
@@ -65,9 +67,11 @@ class TrainConfig:
 @dataclass
 class HardwareConfig:
     device: str = "cpu"  # cpu | gpu (gpu with none visible -> status=skipped)
-    xla: bool = False  # jit_compile for Keras styles and raw's tf.function
+    xla: bool = (
+        False  # compile the step: XLA on tensorflow and jax, torch.compile on torch (README "Backends")
+    )
     precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
-    threads: int = 0  # TensorFlow intra-op threads; 0 = all cores
+    threads: int = 0  # the framework's intra-op threads (tensorflow, torch); 0 = all cores
 
 
 @dataclass
@@ -96,6 +100,7 @@ class RunConfig:
 
     style: str
     arch: ArchSpec
+    backend: str = "tensorflow"  # the Keras 3 backend (bench/backends.py); set before Keras is imported
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
@@ -117,6 +122,7 @@ class Schema:
 
     style: StyleConfig = field(default_factory=StyleConfig)
     arch: Any = None
+    backend: str = "tensorflow"
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
@@ -164,6 +170,7 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
     config = RunConfig(
         style=cfg.style.name,
         arch=arch_spec(cfg.arch),
+        backend=cfg.backend,
         data=OmegaConf.to_object(cfg.data),  # type: ignore[arg-type]
         train=OmegaConf.to_object(cfg.train),  # type: ignore[arg-type]
         hardware=OmegaConf.to_object(cfg.hardware),  # type: ignore[arg-type]
@@ -215,6 +222,8 @@ def members(config: RunConfig) -> list[RunConfig]:
 
 
 CHOICES = {
+    "backend": BACKENDS,
+    "train.pipeline": ("auto", "tfdata", "numpy"),
     "hardware.device": ("cpu", "gpu"),
     "hardware.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
     "train.optimizer": ("adam", "sgd"),
@@ -256,8 +265,31 @@ def check_choices(config: RunConfig) -> None:
             raise ValueError(
                 f"unknown style {style!r} in block.styles or train.inject_into; choose one of: {', '.join(STYLE_NAMES)}"
             )
+    check_backend(config)
     if config.block.styles and config.block.rounds > config.train.timed_steps:
         raise ValueError(
             f"block.rounds ({config.block.rounds}) exceeds train.timed_steps ({config.train.timed_steps}); "
             "give every round at least one timed step"
+        )
+
+
+def check_backend(config: RunConfig) -> None:
+    """Settings a backend cannot honour, refused before any trial runs."""
+    backend = config.backend
+    if backend == "tensorflow":
+        return
+    if config.train.pipeline == "tfdata":
+        raise ValueError(
+            f"train.pipeline=tfdata runs on the tensorflow backend only (backend={backend} trials "
+            "stay TensorFlow-free); use train.pipeline=numpy or auto"
+        )
+    if config.data.source == "tfds":
+        raise ValueError(
+            f"data.source=tfds needs TensorFlow, which a backend={backend} trial never imports; "
+            "use data.source=idx, embedded or auto"
+        )
+    if backend == "jax" and config.hardware.threads > 0:
+        raise ValueError(
+            "hardware.threads cannot be set on the jax backend (XLA sizes its own CPU thread pool); "
+            "use hardware.threads=0 or pin the process with taskset"
         )

@@ -176,14 +176,16 @@ def load(
     download: bool = False,
     max_train_samples: int | None = None,
     max_test_samples: int | None = None,
+    tfds_allowed: bool = True,
 ) -> Dataset:
-    """Load `dataset` from `source`, optionally keeping the first N samples of each split."""
+    """Load `dataset` from `source`, optionally keeping the first N samples of each split;
+    without `tfds_allowed` (a trial that must stay TensorFlow-free) `auto` skips TFDS."""
     if dataset not in DATASETS:
         raise DataError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
     if source not in SOURCES:
         raise DataError(f"unknown data source {source!r}; choose one of: {', '.join(SOURCES)}")
     if source == "auto":
-        loaded = _auto(dataset, idx_dir, data_dir)
+        loaded = _auto(dataset, idx_dir, data_dir, tfds_allowed)
     elif source == "idx":
         directory = _idx_directory(dataset, idx_dir)
         if directory is None:
@@ -218,14 +220,17 @@ def _tfds_prepared(dataset: str, data_dir: str | None) -> bool:
         absl_logger.setLevel(level)
 
 
-def _auto(dataset: str, idx_dir: str | Path | None, data_dir: str | None) -> Dataset:
-    """Prepared TFDS copy, else IDX directory, else a quick-probed download, else embedded."""
-    if _tfds_prepared(dataset, data_dir):
+def _auto(
+    dataset: str, idx_dir: str | Path | None, data_dir: str | None, tfds_allowed: bool = True
+) -> Dataset:
+    """Prepared TFDS copy, else IDX directory, else a quick-probed download, else embedded
+    (the TFDS steps only where `tfds_allowed`)."""
+    if tfds_allowed and _tfds_prepared(dataset, data_dir):
         return from_tfds(dataset, data_dir, download=False)
     directory = _idx_directory(dataset, idx_dir)
     if directory is not None:
         return from_idx(dataset, directory)
-    if host_reachable():
+    if tfds_allowed and host_reachable():
         return from_tfds(dataset, data_dir, download=True)
     if dataset != "mnist":
         raise DataError(

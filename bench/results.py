@@ -78,7 +78,7 @@ SCHEMA: dict[str, str] = {
     "data_source": S, "data_location": S, "data_train_samples": N, "data_test_samples": N,
     "data_sha256": S, "data_note": S,
     # environment
-    "backend": S, "tensorflow_version": S, "keras_version": S, "python_version": S, "cuda_version": S,
+    "jit_compile_resolved": S, "framework_version": S, "tensorflow_version": S, "keras_version": S, "python_version": S, "cuda_version": S,
     "cpu_model": S, "cpu_count": N, "gpu_name": S, "host": S, "git_commit": S,
     "started_at": T, "duration_s": F,
 }  # fmt: skip

@@ -117,9 +117,9 @@ def describe_failure(returncode: int, stderr: str) -> str:
 
 
 def peak_gflops(folder: Path, config: RunConfig) -> float | None:
-    """The matmul peak under this trial's device, precision and threads, probed once per
-    sweep, host and settings and kept beside the rows."""
-    probe_file = folder / f"machine-{socket.gethostname()}-{probe_key(config.hardware)}.json"
+    """The matmul peak under this trial's backend, device, precision and threads, probed once
+    per sweep, host and settings and kept beside the rows."""
+    probe_file = folder / f"machine-{socket.gethostname()}-{probe_key(config.hardware, config.backend)}.json"
     if probe_file.exists():
         return json.loads(probe_file.read_text())["peak_gflops"]
     hardware = config.hardware
@@ -128,6 +128,7 @@ def peak_gflops(folder: Path, config: RunConfig) -> float | None:
             sys.executable,
             "-m",
             "bench.runtime",
+            config.backend,
             hardware.device,
             hardware.precision,
             str(hardware.threads),
@@ -138,7 +139,7 @@ def peak_gflops(folder: Path, config: RunConfig) -> float | None:
         measured = json.loads(finished.stdout.strip().splitlines()[-1])
     else:
         try:
-            measured = probe(hardware)
+            measured = probe(hardware, config.backend)
         except SettingsNotApplied:
             return None  # the trial itself will say so, as an error row
     if measured["peak_gflops"] is None:

@@ -1,32 +1,33 @@
-"""Training and evaluation, written once for every style.
+"""Training and evaluation, written once for every style and backend.
 
 Two loops (`train.loop`): `fit` trains Keras styles the way their users
-train them, `compile` + `fit`; `custom` trains any style in one hand-written
-loop (`LoopTrainer`): an outer `tf.function` pulls batches and runs a step
-over a `GradientTape`, compiled as the XLA toggle says, with Keras's Adam
-arithmetic written out. The raw style has no `fit` and always trains in the
-custom loop. Same loss, same optimizer arithmetic, same input pipeline. Both
-report each execution's end to a `StepClock` after its result has been
-fetched, so asynchronous work is inside the interval it belongs to.
+train them, `compile` + `fit`, on any backend; `custom` trains any style in
+the TensorFlow floor's hand-written loop (bench/styles/raw/tensorflow_floor.py:
+an outer `tf.function` pulls batches and runs a step over a `GradientTape`,
+compiled as the XLA toggle says, with Keras's Adam arithmetic written out).
+The raw style has no `fit` and always trains in its backend floor's own loop
+(bench/styles/raw/). Same loss, same optimizer arithmetic, same input pipeline.
+Every trainer reports each execution's end to a `StepClock` after its result has
+been fetched, so asynchronous work (JAX dispatch, a GPU) is inside the interval
+it belongs to.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from scipy.special import log_softmax
 
-from bench.archs import ArchSpec, BranchedSpec, is_multi_output
-from bench.config import HardwareConfig, TrainConfig
-from bench.data import coarse_labels
-from bench.styles import KERAS_STYLES
+from bench import runtime
+from bench.archs import ArchSpec
+from bench.config import HardwareConfig, RunConfig, TrainConfig
+from bench.styles import KERAS_STYLES, raw
 from bench.timing import StepClock
+from bench.trainer_common import NumpyBatches, burn, execution_delay_s, loss_weights
 
 
 class _StepCallback(keras.callbacks.Callback):
@@ -44,15 +45,6 @@ class _StepCallback(keras.callbacks.Callback):
         self.clock.tick()
 
 
-def burn(seconds: float) -> None:
-    """Keep this thread busy for `seconds`: the injected slowdown. Not time.sleep: a sleep lets
-    the runtime's threads go idle and costs more than it says (0.2 ms of sleep added 0.63 ms to
-    a 2.3 ms mlp step here), while a busy wait costs what it says, as slower code would."""
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
-
-
 class _DelayCallback(keras.callbacks.Callback):
     """Burns time before every execution: an injected slowdown inside the timed interval."""
 
@@ -62,11 +54,6 @@ class _DelayCallback(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         burn(self.delay_s)
-
-
-def execution_delay_s(train: TrainConfig) -> float:
-    """The injected delay for one execution: inject_delay_ms for each of its steps."""
-    return train.inject_delay_ms * train.steps_per_execution / 1000.0
 
 
 class _EpochCallback(keras.callbacks.Callback):
@@ -84,20 +71,28 @@ class _EpochCallback(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.started)
 
 
-def targets(spec: ArchSpec, labels: np.ndarray, dataset: str) -> Any:
-    """Labels as the model's outputs want them: an array, or the branched dict."""
-    if is_multi_output(spec):
-        return {"class": labels, "coarse": coarse_labels(labels, dataset)}
-    return labels
+def pipeline_kind(config: RunConfig) -> str:
+    """The input pipeline a trial uses: `train.pipeline`, with auto meaning tf.data on the
+    tensorflow backend and the framework-free NumPy pipeline on any other."""
+    if config.train.pipeline != "auto":
+        return config.train.pipeline
+    return "tfdata" if config.backend == "tensorflow" else "numpy"
 
 
-def pipeline(images: np.ndarray, labels: Any, batch_size: int, seed: int) -> tf.data.Dataset:
-    """The one input pipeline every style is fed: shuffled, repeated, fixed-size batches.
+def pipeline(images: np.ndarray, labels: Any, batch_size: int, seed: int, kind: str = "tfdata") -> Any:
+    """The one input pipeline every style of a trial is fed: shuffled, repeated, fixed-size
+    batches, from tf.data (`tfdata`) or from NumPy (`numpy`, bench/trainer_common.py).
 
     Primed before it is returned (one iterator run to its first batch), so the process's
-    first-iterator costs (18-34 ms here, against 6-8 ms for a later one) fall on no clock.
-    Each fit (and each LoopTrainer.fit) still opens its own iterator inside its first
-    interval, as Keras's fit must: the same few ms of shuffle-buffer fill for every style."""
+    first-iterator costs (18-34 ms here for tf.data, against 6-8 ms for a later one) fall
+    on no clock. Each fit (and each loop's fit) still opens its own iterator inside its
+    first interval, as Keras's fit must: the same few ms of shuffle-buffer fill for every style."""
+    if kind == "numpy":
+        batches = NumpyBatches(images, labels, batch_size, seed)
+        next(iter(batches))
+        return batches
+    import tensorflow as tf
+
     dataset = (
         tf.data.Dataset.from_tensor_slices((images, labels))
         .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
@@ -109,8 +104,10 @@ def pipeline(images: np.ndarray, labels: Any, batch_size: int, seed: int) -> tf.
     return dataset
 
 
-def loss_weights(spec: ArchSpec) -> dict[str, float] | None:
-    return {"class": 1.0, "coarse": spec.aux_loss_weight} if isinstance(spec, BranchedSpec) else None
+def _fit_input(data: Any) -> Any:
+    """What Keras's fit takes: a tf.data dataset as it is, the NumPy pipeline as a new
+    generator (Keras wraps it in its generator adapter on every backend)."""
+    return iter(data) if isinstance(data, NumpyBatches) else data
 
 
 class KerasTrainer:
@@ -134,14 +131,16 @@ class KerasTrainer:
             steps_per_execution=self.train.steps_per_execution,
         )
 
-    def fit(self, data: tf.data.Dataset, executions: int, clock: StepClock) -> None:
+    def fit(self, data: Any, executions: int, clock: StepClock) -> None:
         steps = executions * self.train.steps_per_execution
         callbacks: list[keras.callbacks.Callback] = [_StepCallback(clock)]
         if self.train.inject_delay_ms > 0:
             callbacks.insert(0, _DelayCallback(execution_delay_s(self.train)))
-        self.model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False, callbacks=callbacks)
+        self.model.fit(
+            _fit_input(data), steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False, callbacks=callbacks
+        )
 
-    def fit_epochs(self, data: tf.data.Dataset, steps_per_epoch: int, epochs: int) -> list[float]:
+    def fit_epochs(self, data: Any, steps_per_epoch: int, epochs: int) -> list[float]:
         """Seconds per epoch; no per-step callback, so Keras dispatches steps asynchronously
         (unless a slowdown is injected, which needs a per-step hook)."""
         seconds: list[float] = []
@@ -149,7 +148,7 @@ class KerasTrainer:
         if self.train.inject_delay_ms > 0:
             callbacks.insert(0, _DelayCallback(execution_delay_s(self.train)))
         self.model.fit(
-            data,
+            _fit_input(data),
             steps_per_epoch=steps_per_epoch,
             epochs=epochs,
             verbose=0,
@@ -159,151 +158,61 @@ class KerasTrainer:
         return seconds
 
 
-class LossScale:
-    """Dynamic loss scaling as Keras's LossScaleOptimizer does it for float16:
-    start at 2**15, halve on non-finite gradients (skipping the step), double
-    after 2,000 finite steps in a row."""
-
-    def __init__(self, initial: float = 2.0**15, growth_steps: int = 2000) -> None:
-        self.value = tf.Variable(initial, trainable=False)
-        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.growth_steps = growth_steps
-
-    def scale(self, loss: tf.Tensor) -> tf.Tensor:
-        return loss * self.value
-
-    def unscale(self, gradients: list[tf.Tensor]) -> tuple[list[tf.Tensor], tf.Tensor]:
-        unscaled = [g / self.value for g in gradients]
-        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in unscaled])
-        grow = tf.logical_and(finite, self.good_steps + 1 >= self.growth_steps)
-        zero = tf.constant(0, tf.int64)
-        self.good_steps.assign(tf.where(finite, tf.where(grow, zero, self.good_steps + 1), zero))
-        self.value.assign(tf.where(finite, tf.where(grow, self.value * 2.0, self.value), self.value / 2.0))
-        return unscaled, finite
+_JAX_STATE = ("trainable_variables", "non_trainable_variables", "optimizer_variables", "metrics_variables")
 
 
-class LoopTrainer:
-    """A train step over a GradientTape with Keras's Adam (or SGD) arithmetic by hand.
-
-    Mirrors Keras's structure: the step itself may be XLA-compiled, and an outer
-    tf.function pulls `steps_per_execution` batches from the iterator and runs it.
-    The same loop for the raw model (its `forward` and `params`) and for a Keras
-    model (`model(x, training=True)` and its trainable variables).
-    """
-
-    def __init__(self, model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig) -> None:
-        self.model, self.spec, self.train, self.hardware = model, spec, train, hardware
-        if isinstance(model, keras.Model):
-            self.forward = functools.partial(model.__call__, training=True)
-            self.params = list(model.trainable_variables)
-        else:
-            self.forward, self.params = model.forward, model.params
-
-    def compile(self) -> None:
-        variables = self.params
-        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.moments = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in variables]
-        self.velocities = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in variables]
-        self.loss_scale = LossScale() if self.hardware.precision == "mixed_float16" else None
-        if self.train.run_eagerly:
-            self.one_step, self.execution = self._step, self._execution
-        else:
-            # Plain Python loops over constants: nothing for autograph to convert, so skip it.
-            self.one_step = tf.function(self._step, jit_compile=self.hardware.xla, autograph=False)
-            self.execution = tf.function(self._execution, autograph=False)
-
-    def _loss(self, images: tf.Tensor, labels: Any) -> tf.Tensor:
-        outputs = self.forward(images)
-        if not isinstance(outputs, dict):
-            return _mean_cross_entropy(labels, outputs)
-        weights = loss_weights(self.spec) or {}
-        return tf.add_n([w * _mean_cross_entropy(labels[k], outputs[k]) for k, w in weights.items()])
-
-    def _step(self, images: tf.Tensor, labels: Any) -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            loss = self._loss(images, labels)
-            scaled = self.loss_scale.scale(loss) if self.loss_scale else loss
-        gradients = tape.gradient(scaled, self.params)
-        if self.loss_scale:
-            gradients, finite = self.loss_scale.unscale(gradients)
-            tf.cond(finite, lambda: self._apply(gradients), tf.no_op)
-        else:
-            self._apply(gradients)
-        return loss
-
-    def _apply(self, gradients: list[tf.Tensor]) -> tf.Operation:
-        self.iterations.assign_add(1)
-        if self.train.optimizer == "sgd":
-            for variable, gradient in zip(self.params, gradients, strict=True):
-                variable.assign_sub(self.train.learning_rate * gradient)
-        else:
-            self._adam(gradients)
-        return tf.no_op()
-
-    def _adam(self, gradients: list[tf.Tensor], beta_1: float = 0.9, beta_2: float = 0.999) -> None:
-        """keras.optimizers.Adam's update with its defaults (epsilon 1e-7), written out."""
-        step = tf.cast(self.iterations, tf.float32)
-        alpha = self.train.learning_rate * tf.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step)
-        triples = zip(self.params, self.moments, self.velocities, strict=True)
-        for (variable, m, v), gradient in zip(triples, gradients, strict=True):
-            m.assign_add((gradient - m) * (1.0 - beta_1))
-            v.assign_add((tf.square(gradient) - v) * (1.0 - beta_2))
-            variable.assign_sub(alpha * m / (tf.sqrt(v) + 1e-7))
-
-    def _execution(self, iterator: Any) -> tf.Tensor:
-        loss = tf.constant(0.0)
-        for _ in range(self.train.steps_per_execution):
-            images, labels = next(iterator)
-            loss = self.one_step(images, labels)
-        return loss
-
-    def fit(self, data: tf.data.Dataset, executions: int, clock: StepClock) -> None:
-        clock.start()
-        iterator = iter(data)  # inside the first interval, where Keras's fit opens its iterator
-        delay_s = execution_delay_s(self.train)
-        for _ in range(executions):
-            if delay_s:
-                burn(delay_s)
-            self.execution(iterator).numpy()  # fetch: the execution has really finished
-            clock.tick()
-
-    def fit_epochs(self, data: tf.data.Dataset, steps_per_epoch: int, epochs: int) -> list[float]:
-        iterator = iter(data)
-        seconds = []
-        delay_s = execution_delay_s(self.train)
-        for _ in range(epochs):
-            started = time.perf_counter()
-            for _ in range(steps_per_epoch // self.train.steps_per_execution):
-                if delay_s:
-                    burn(delay_s)
-                loss = self.execution(iterator)
-            np.asarray(loss)
-            seconds.append(time.perf_counter() - started)
-        return seconds
+def run_one_execution(trainer: Any, iterator: Any) -> Any:
+    """One call of the compiled train function, fetched: a steady step without fit's loop
+    (Keras's `model.train_function` as its fit calls it on each backend, or the loop's
+    execution). Keras builds `train_function` at the first fit, so call fit once before
+    this, and `end_executions` after the last call on JAX."""
+    if not isinstance(trainer, KerasTrainer):
+        return host(trainer.execution(iterator))
+    model = trainer.model
+    backend = keras.backend.backend()
+    if backend == "jax":  # the JAX trainer threads its state through a pure function, as fit does
+        state = getattr(trainer, "jax_state", None) or model._get_jax_state(
+            **dict.fromkeys(_JAX_STATE, True), purge_model_variables=False
+        )
+        logs, trainer.jax_state = model.train_function(state, iterator)
+    elif backend == "torch":
+        batch = keras.tree.map_structure(keras.ops.convert_to_tensor, next(iterator))
+        logs = model.train_function([batch])
+    else:
+        logs = model.train_function(iterator)
+    return {name: host(value) for name, value in logs.items()}
 
 
-def run_one_execution(trainer: KerasTrainer | LoopTrainer, iterator: Any) -> Any:
-    """One call of the compiled train function, fetched: a steady step without fit's loop.
-    Keras builds `model.train_function` at the first fit, so call fit once before this."""
-    if isinstance(trainer, KerasTrainer):
-        return {name: np.asarray(value) for name, value in trainer.model.train_function(iterator).items()}
-    return trainer.execution(iterator).numpy()
+def end_executions(trainer: Any) -> None:
+    """Hand the state `run_one_execution` threaded on JAX back to the model's variables."""
+    state = getattr(trainer, "jax_state", None)
+    if state is not None:
+        trainer.model._jax_state = dict(zip(_JAX_STATE, state, strict=True))
+        trainer.model._jax_state_synced = False
+        trainer.model.jax_state_sync()
+        trainer.jax_state = None
 
 
-def _mean_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    labels = tf.cast(labels, tf.int32)
-    logits = tf.cast(logits, tf.float32)
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-
-
-def trainer_for(
-    style: str, model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig
-) -> KerasTrainer | LoopTrainer:
-    """`fit` for a Keras style in the fit loop; the custom loop for raw and for train.loop=custom."""
+def trainer_for(style: str, model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig) -> Any:
+    """`fit` for a Keras style in the fit loop; the raw floor's own loop for raw, and (on
+    TensorFlow) for a Keras style in train.loop=custom. Raises NotExpressible when the
+    backend's floor cannot train this model."""
     if train.inject_into and train.inject_into != style:  # the fake slowdown goes to one style only
         train = dataclasses.replace(train, inject_delay_ms=0.0)
-    fits = style in KERAS_STYLES and train.loop == "fit"
-    return (KerasTrainer if fits else LoopTrainer)(model, spec, train, hardware)
+    if style in KERAS_STYLES and train.loop == "fit":
+        return KerasTrainer(model, spec, train, hardware)
+    return raw.trainer(model, spec, train, hardware)
+
+
+def jit_compile_resolved(trainer: Any) -> str:
+    """How the train step really ran, read back from the trainer: `xla` (TensorFlow's
+    jit_compile, or jax.jit), `torch.compile`, `graph` (a tf.function without XLA) or `eager`."""
+    compiled = bool(trainer.model.jit_compile if isinstance(trainer, KerasTrainer) else trainer.jit_compile)
+    backend = keras.backend.backend()
+    if compiled:
+        return "torch.compile" if backend == "torch" else "xla"
+    eager = trainer.model.run_eagerly if isinstance(trainer, KerasTrainer) else trainer.train.run_eagerly
+    return "graph" if backend == "tensorflow" and not eager else "eager"
 
 
 def predict_logits(model: Any, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
@@ -312,8 +221,13 @@ def predict_logits(model: Any, images: np.ndarray, batch_size: int) -> dict[str,
     for start in range(0, len(images), batch_size):
         outputs = model(images[start : start + batch_size])
         outputs = outputs if isinstance(outputs, dict) else {"class": outputs}
-        chunks.append({name: np.asarray(value, dtype=np.float32) for name, value in outputs.items()})
+        chunks.append({name: host(value).astype(np.float32) for name, value in outputs.items()})
     return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
+
+
+def host(value: Any) -> np.ndarray:
+    """A backend's tensor as a NumPy array, fetched (waits for the work that made it)."""
+    return runtime.for_backend().fetch(value)
 
 
 def evaluate(model: Any, images: np.ndarray, labels: Any, batch_size: int) -> dict[str, float]:

@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from bench import anchor, archs, data, runtime, styles, training
-from bench.config import DataConfig, HardwareConfig, RunConfig
+from bench import anchor, archs, data, machine, runtime, styles, trainer_common, training
+from bench.config import DataConfig, RunConfig
 from bench.config import members as config_members
+from bench.styles import raw
 from bench.timing import LATENCY_BATCHES, StepClock, elapsed_ms, median_call_ms, step_summary
 
 
@@ -38,17 +39,19 @@ def _load_cached(fields: tuple[tuple[str, Any], ...]) -> data.Dataset:
     return data.load(**dict(fields))
 
 
-def load_data(config: DataConfig) -> data.Dataset:
-    """Load once per process for identical data settings (inline sweeps run many trials)."""
-    return _load_cached(tuple(sorted(asdict(config).items())))
+def load_data(config: DataConfig, backend: str = "tensorflow") -> data.Dataset:
+    """Load once per process for identical data settings (inline sweeps run many trials);
+    a trial on another backend than TensorFlow never reaches for TFDS (which imports it)."""
+    fields = {**asdict(config), "tfds_allowed": backend == "tensorflow"}
+    return _load_cached(tuple(sorted(fields.items())))
 
 
-def start_runtime(hardware: HardwareConfig) -> dict[str, Any]:
-    """Apply and read back the settings, start the runtime: the record's `runtime_init_ms`
-    and `threads`, `{"status": "skipped", ...}` without the device, or an error record
-    when a setting did not take."""
+def start_runtime(config: RunConfig) -> dict[str, Any]:
+    """Select the backend, apply and read back the settings, start the runtime: the record's
+    `runtime_init_ms` and `threads`, `{"status": "skipped", ...}` without the backend or
+    the device, or an error record when a setting did not take."""
     try:
-        settings = runtime.configure(hardware)
+        settings = runtime.configure(config.hardware, config.backend)
     except runtime.SettingsNotApplied as error:
         return {"status": "error", "error": str(error)}
     if "skipped" in settings:
@@ -59,7 +62,7 @@ def start_runtime(hardware: HardwareConfig) -> dict[str, Any]:
 def run_trial(config: RunConfig, peak_gflops: float | None = None) -> dict[str, Any]:
     """One record: status `ok`, `skipped`, `not_applicable` or `error` (settings not applied);
     other failures raise."""
-    settings = start_runtime(config.hardware)
+    settings = start_runtime(config)
     if "status" in settings:
         return settings
     try:
@@ -76,15 +79,9 @@ def _matches_reference(model: Any, spec: archs.ArchSpec) -> bool:
 
 def build_phases(config: RunConfig, record: dict[str, Any]) -> Any:
     """Construct, build and compile, each timed; returns the trainer."""
-    import keras
-
-    keras.utils.set_random_seed(config.train.seed)
+    runtime.for_backend(config.backend).seed(config.train.seed)
     with elapsed_ms(record, "construct_ms"):
         model = styles.construct(config.style, config.arch)
-    if config.style not in styles.KERAS_STYLES and config.hardware.precision != "float32":
-        import tensorflow as tf  # the raw style reads no Keras policy: tell it what to compute in
-
-        model.compute_dtype = tf.float16 if config.hardware.precision == "mixed_float16" else tf.bfloat16
     with elapsed_ms(record, "build_ms"):
         styles.build_weights(model)
     record["params"] = int(model.count_params())
@@ -92,13 +89,16 @@ def build_phases(config: RunConfig, record: dict[str, Any]) -> Any:
     trainer = training.trainer_for(config.style, model, config.arch, config.train, config.hardware)
     with elapsed_ms(record, "compile_ms"):
         trainer.compile()
+    record["jit_compile_resolved"] = training.jit_compile_resolved(trainer)
     return trainer
 
 
 def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, record: dict[str, Any]) -> None:
     """First execution, warm-up, timed executions, then full epochs."""
     train = config.train
-    batches = training.pipeline(*train_arrays(config, dataset), train.batch_size, train.seed)
+    batches = training.pipeline(
+        *train_arrays(config, dataset), train.batch_size, train.seed, training.pipeline_kind(config)
+    )
     per_execution = train.steps_per_execution
     warmup_executions = -(-train.warmup_steps // per_execution)
     clock = StepClock()
@@ -123,7 +123,7 @@ def block_clock(config: RunConfig, trainer: Any, batches: Any, record: dict[str,
 
 def train_arrays(config: RunConfig, dataset: data.Dataset) -> tuple[np.ndarray, Any]:
     """The training images as the model takes them and the labels as its outputs want them."""
-    labels = training.targets(config.arch, dataset.y_train, dataset.provenance.dataset)
+    labels = trainer_common.targets(config.arch, dataset.y_train, dataset.provenance.dataset)
     return data.model_inputs(dataset.x_train), labels
 
 
@@ -157,17 +157,18 @@ def warm_up_process(config: RunConfig, arrays: tuple[np.ndarray, Any]) -> None:
         config, style=styles.REFERENCE_STYLE, train=dataclasses.replace(config.train, inject_delay_ms=0.0)
     )
     trainer = build_phases(member, {})
-    trainer.fit(training.pipeline(*arrays, config.train.batch_size, config.train.seed), 2, StepClock())
+    kind = training.pipeline_kind(config)
+    trainer.fit(training.pipeline(*arrays, config.train.batch_size, config.train.seed, kind), 2, StepClock())
 
 
 def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[str, Any]]:
     """One record per member of the block (config.members order); the build order is rotated
     by the repeat, so every style is built first equally often."""
     members = config_members(config)
-    settings = start_runtime(config.hardware)
+    settings = start_runtime(config)
     if "status" in settings:
         return [dict(settings) for _ in members]
-    dataset = load_data(config.data)
+    dataset = load_data(config.data, config.backend)
     arrays = train_arrays(config, dataset)  # converted once, each member still gets its own pipeline
     warm_up_process(config, arrays)
     records: list[dict[str, Any]] = [{} for _ in members]
@@ -182,7 +183,9 @@ def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[
             record.update(status="not_applicable", reason=str(reason))
             continue
         # each member its own pipeline with the same seed: every style sees the same batches
-        batches = training.pipeline(*arrays, config.train.batch_size, config.train.seed)
+        batches = training.pipeline(
+            *arrays, config.train.batch_size, config.train.seed, training.pipeline_kind(config)
+        )
         first_executions(member, trainer, batches, record)
         active.append((member, trainer, batches, record))
     gaps: dict[int, list[np.ndarray]] = {id(r): [] for *_, r in active}
@@ -212,32 +215,33 @@ def _epochs(config: RunConfig, trainer: Any, batches: Any, samples: int, record:
 
 
 def anchor_phase(steps: int, record: dict[str, Any]) -> None:
-    """The fixed machine-speed anchor, after the training phases, in this process."""
+    """The fixed machine-speed anchor of this process's backend, after the training phases."""
     if steps > 0:
         record["anchor_version"] = anchor.ANCHOR_VERSION
-        record["anchor_step_ms"] = anchor.anchor_step_ms(steps)
+        record["anchor_step_ms"] = anchor.anchor_step_ms(runtime.for_backend().anchor_step(), steps)
 
 
 def latency_calls(model: Any, xla: bool) -> dict[str, Any]:
     """Each way of running the forward pass, the same for every style: the eager call, the
-    forward wrapped in a `tf.function` (XLA as the toggle says), and Keras's
+    forward compiled by the backend (bench/runtime: a tf.function with XLA per toggle on
+    TensorFlow, jax.jit on JAX, torch.compile on torch with hardware.xla), and Keras's
     `predict_on_batch` and `predict` (None for raw, which has neither). Raw's eager call is
-    its forward function run eagerly, not the `tf.function` its `__call__` goes through."""
+    its forward function run eagerly, not the compiled function its `__call__` goes through."""
     import keras
-    import tensorflow as tf
 
+    backend = runtime.for_backend()
     if isinstance(model, keras.Model):
         eager = functools.partial(model.__call__, training=False)
         return {
             "call_eager": eager,
-            "call_compiled": tf.function(eager, jit_compile=xla),
+            "call_compiled": backend.compiled(eager, xla),
             "predict_on_batch": model.predict_on_batch,
             "predict": lambda batch: model.predict(batch, batch_size=len(batch), verbose=0),
         }
-    forward = model.forward.python_function
+    forward = model.eager_forward()
     return {
         "call_eager": forward,
-        "call_compiled": tf.function(forward, jit_compile=xla),
+        "call_compiled": backend.compiled(forward, xla),
         "predict_on_batch": None,
         "predict": None,
     }
@@ -248,11 +252,10 @@ def latency_phases(model: Any, images: np.ndarray, config: RunConfig, record: di
     fetched calls, more until `latency_budget_ms` is spent, after one untimed call (which
     traces and compiles the compiled call). Direct calls take a tensor
     (converted once, untimed), predict and predict_on_batch the NumPy array a user passes."""
-    import tensorflow as tf
-
+    backend = runtime.for_backend()
     for size in LATENCY_BATCHES:
         array = images[:size]
-        tensor = tf.convert_to_tensor(array)
+        tensor = backend.to_tensor(array)
         for kind, call in latency_calls(model, config.hardware.xla).items():
             batch = array if kind.startswith("predict") else tensor
             record[f"{kind}_ms_b{size}"] = (
@@ -268,11 +271,13 @@ def latency_phases(model: Any, images: np.ndarray, config: RunConfig, record: di
 
 def _fetch(outputs: Any) -> Any:
     return (
-        {k: np.asarray(v) for k, v in outputs.items()} if isinstance(outputs, dict) else np.asarray(outputs)
+        {k: training.host(v) for k, v in outputs.items()}
+        if isinstance(outputs, dict)
+        else training.host(outputs)
     )
 
 
-def save_load_phase(model: Any, images: np.ndarray, record: dict[str, Any]) -> None:
+def save_load_phase(model: Any, spec: archs.ArchSpec, images: np.ndarray, record: dict[str, Any]) -> None:
     """Save and load through the style's own format, each timed, plus the bytes on disk;
     ok only if the loaded model gives the same outputs (checked untimed)."""
     expected = training.predict_logits(model, images, len(images))
@@ -282,7 +287,7 @@ def save_load_phase(model: Any, images: np.ndarray, record: dict[str, Any]) -> N
                 path = _save(model, Path(folder))
             record["saved_bytes"] = _bytes_on_disk(path)
             with elapsed_ms(record, "load_ms"):
-                loaded = _load(model, path)
+                loaded = _load(model, path, spec)
             restored = training.predict_logits(loaded, images, len(images))
             ok = all(np.allclose(restored[k], expected[k], atol=1e-5) for k in expected)
             record["save_load_ok"], record["save_load_error"] = ok, "" if ok else "outputs changed"
@@ -294,24 +299,19 @@ def save_load_phase(model: Any, images: np.ndarray, record: dict[str, Any]) -> N
 
 
 def _save(model: Any, folder: Path) -> Path:
+    """A Keras model in Keras's own format (every backend); raw in its floor's format."""
+    if raw.is_raw(model):
+        return raw.save(model, folder)
+    model.save(folder / "model.keras")
+    return folder / "model.keras"
+
+
+def _load(model: Any, path: Path, spec: archs.ArchSpec) -> Any:
+    if raw.is_raw(model):
+        return raw.load(path, spec)
     import keras
-    import tensorflow as tf
 
-    if isinstance(model, keras.Model):
-        model.save(folder / "model.keras")
-        return folder / "model.keras"
-    tf.saved_model.save(model, str(folder / "saved_model"))
-    return folder / "saved_model"
-
-
-def _load(model: Any, path: Path) -> Any:
-    import keras
-    import tensorflow as tf
-
-    if isinstance(model, keras.Model):
-        return keras.models.load_model(path)
-    restored = tf.saved_model.load(str(path))
-    return lambda images: restored.forward(tf.convert_to_tensor(images, tf.float32))
+    return keras.models.load_model(path)
 
 
 def _bytes_on_disk(path: Path) -> int:
@@ -321,7 +321,7 @@ def _bytes_on_disk(path: Path) -> int:
 
 def measure(config: RunConfig, peak_gflops: float | None) -> dict[str, Any]:
     """All phases of one trial; raises NotExpressible before any timing."""
-    dataset = load_data(config.data)
+    dataset = load_data(config.data, config.backend)
     record: dict[str, Any] = {}
     trainer = build_phases(config, record)
     training_phases(config, trainer, dataset, record)
@@ -334,16 +334,14 @@ def after_training(
     config: RunConfig, trainer: Any, dataset: data.Dataset, peak_gflops: float | None, step_ms: float
 ) -> dict[str, Any]:
     """Evaluation, latency, save/load, FLOP rates and environment, from a trained trainer."""
-    import keras
-
     record: dict[str, Any] = {}
     test_images = data.model_inputs(dataset.x_test)
-    test_labels = training.targets(config.arch, dataset.y_test, dataset.provenance.dataset)
+    test_labels = trainer_common.targets(config.arch, dataset.y_test, dataset.provenance.dataset)
     record.update(training.evaluate(trainer.model, test_images, test_labels, config.train.eval_batch_size))
     if config.train.latency_repeats > 0:
         latency_phases(trainer.model, test_images, config, record)
     if config.train.save_load:
-        save_load_phase(trainer.model, test_images[:8], record)
+        save_load_phase(trainer.model, config.arch, test_images[:8], record)
     flops = archs.train_flops(config.arch) * config.train.batch_size
     record["train_gflop_per_step"] = flops / 1e9
     record["gflops_per_s"] = flops / (step_ms / 1000.0) / 1e9
@@ -351,9 +349,9 @@ def after_training(
         record["peak_gflops"] = peak_gflops
         record["pct_of_peak"] = 100.0 * record["gflops_per_s"] / peak_gflops
     record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    record["backend"] = keras.backend.backend()
+    record["framework_version"] = machine.package_version(config.backend)
     record.update(_provenance_columns(dataset.provenance))
-    record.update(runtime.accelerator_environment())
+    record.update(runtime.for_backend(config.backend).accelerator_environment())
     return record
 
 

@@ -46,7 +46,7 @@ def real_batch(size: int = 64) -> np.ndarray:
     return data.model_inputs(data.load("mnist", "embedded").x_test[:size])
 
 
-def _seeded_build(build: Builder, style: str, spec: ArchSpec, seed: int) -> Any:
+def seeded_build(build: Builder, style: str, spec: ArchSpec, seed: int) -> Any:
     keras.utils.set_random_seed(seed)
     return build(style, spec)
 
@@ -82,13 +82,13 @@ def check_arch(
     build: Builder = styles.build,
 ) -> list[Cell]:
     """One cell per style for one architecture."""
-    reference = _seeded_build(build, styles.REFERENCE_STYLE, spec, seed)
+    reference = seeded_build(build, styles.REFERENCE_STYLE, spec, seed)
     reference_weights = reference.get_weights()
     reference_outputs = predict_logits(reference, batch, len(batch))
     cells = []
     for style in style_names:
         try:
-            model = _seeded_build(build, style, spec, seed)
+            model = seeded_build(build, style, spec, seed)
         except styles.NotExpressible as reason:
             cells.append(Cell(spec.name, style, NOT_EXPRESSIBLE, detail=str(reason)))
             continue

@@ -2,8 +2,9 @@
 
     python -m bench.worker CONFIG.json RECORD.json
 
-The process imports TensorFlow itself (timed as `import_s`), so no state,
-memory or import cost leaks from one trial into the next. Any exception
+The process selects the trial's Keras backend, then imports Keras and that backend's
+framework itself (timed as `import_s`), so no state, memory or import cost leaks from
+one trial into the next, and a JAX or torch trial never imports TensorFlow. Any exception
 becomes an `error` record; a crash or kill leaves no record, and the driver
 writes the error row.
 """
@@ -22,12 +23,17 @@ from pathlib import Path  # noqa: E402
 def main(argv: list[str]) -> int:
     config_path, record_path = (Path(arg) for arg in argv)
     payload = json.loads(config_path.read_text())
-    import bench  # noqa: F401  (sets KERAS_BACKEND before Keras is imported)
+    backend = payload["config"].get("backend", "tensorflow")
+    device = payload["config"]["hardware"]["device"]
+    from bench import backends
 
-    # isort: split
-    import keras  # noqa: F401
-    import tensorflow  # noqa: F401
+    if backends.installed(backend):
+        backends.select(backend, device)  # before anything imports Keras
+        import importlib
 
+        import keras  # noqa: F401
+
+        importlib.import_module(backend)
     import_s = time.perf_counter() - STARTED
     from bench.config import from_dict
     from bench.results import write_atomic

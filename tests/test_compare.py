@@ -278,3 +278,12 @@ def test_against_runs_the_old_code_interleaved_in_its_own_worktree(tmp_path, cap
     ref_rows, current_rows = results.load(ref[0]), results.load(current[0])
     assert sorted(ref_rows["repeat"]) == sorted(current_rows["repeat"]) == [1, 1, 2, 2, 3, 3]
     assert set(ref_rows["status"]) == set(current_rows["status"]) == {"ok"}
+
+
+def test_anchored_over_several_backends_is_refused():
+    """Each backend times the anchor in its own framework: one factor over a mix would be a guess."""
+    jax_rows = [dict(row, backend="jax") for row in rows("raw", BASE, anchors=ANCHOR)]
+    with pytest.raises(compare.UnusableInput, match="compare one backend at a time"):
+        compare.machine_factor(
+            frame(rows("raw", BASE, anchors=ANCHOR)), frame(rows("raw", BASE, anchors=ANCHOR), jax_rows)
+        )

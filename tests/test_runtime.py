@@ -36,7 +36,7 @@ def test_threads_in_a_fresh_process_are_read_back(run_config):
 def test_threads_that_cannot_take_inline_give_an_error_row(run_config):
     from bench.trial import run_trial, start_runtime
 
-    start_runtime(run_config().hardware)  # this test process's runtime is running: threads are fixed now
+    start_runtime(run_config())  # this test process's runtime is running: threads are fixed now
     record = run_trial(run_config("hardware.threads=1", "isolation=inline", *TINY))
     assert record["status"] == "error"
     assert "hardware.threads=1" in record["error"] and "isolation=process" in record["error"]
@@ -57,7 +57,7 @@ import json, bench
 from bench import archs
 from bench.config import HardwareConfig, RunConfig
 from bench.trial import build_phases, start_runtime
-settings = start_runtime(HardwareConfig())
+settings = start_runtime(RunConfig(style="functional", arch=archs.default_spec("mlp")))
 records = [{}, {}, {}]
 for style, record in zip(["functional", "functional", "sequential"], records):
     build_phases(RunConfig(style=style, arch=archs.default_spec("mlp")), record)

@@ -120,7 +120,7 @@ def test_step_clock_counts_executions_not_batches(run_config, style):
         f"style={style}", "train.steps_per_execution=4", "train.timed_steps=6", "train.warmup_steps=5"
     )
     record: dict = {}
-    start_runtime(config.hardware)
+    start_runtime(config)
     trainer = build_phases(config, record)
     calls = []
     original_fit = trainer.fit

@@ -21,9 +21,10 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
 
 from bench import decide  # noqa: E402
-from bench.report.summarize import DECIDED_METRICS, Summary, _style_order  # noqa: E402
+from bench.report.summarize import DECIDED_METRICS, METRIC_WORDS, Summary, _style_order  # noqa: E402
 
 PHASES = {
     "construct_ms": "construct",
@@ -193,7 +194,7 @@ def xla_speedup(summary: Summary) -> Figure | None:
     ok = summary.ok
     if ok["hardware_xla"].nunique() < 2:
         return None
-    keys = [c for c in ("arch", "who", "hardware_device", "hardware_precision") if c in ok]
+    keys = [c for c in ("arch", "backend", "who", "hardware_device", "hardware_precision") if c in ok]
     medians = ok.groupby([*keys, "hardware_xla"])["step_ms_median"].median().unstack("hardware_xla")
     if True not in medians.columns or False not in medians.columns:
         return None
@@ -233,9 +234,54 @@ def throughput(summary: Summary) -> Figure | None:
     return _encode(grid.figure, "Achieved GFLOP/s against the machine's peak", caption)
 
 
+def backend_or_style(summary: Summary) -> Figure | None:
+    """Which choice moves a metric more: one bar per style (its spread across backends) and
+    one per backend (its spread across styles), per architecture and metric."""
+    spreads = summary.backend_or_style
+    if spreads.empty:
+        return None
+    spreads = spreads.assign(
+        choice=np.where(spreads["across"] == "backends", "backend", "style"),
+        bar=np.where(
+            spreads["across"] == "backends",
+            "backends, for " + spreads["within"],
+            "styles, on " + spreads["within"],
+        ),
+        panel=spreads["arch"] + " · " + spreads["metric"].map(METRIC_WORDS),
+    )
+    grid = sns.catplot(
+        data=spreads, y="bar", x="spread", hue="choice", col="panel", col_wrap=2, kind="bar",
+        palette={"backend": "#80b1d3", "style": "#fdb462"}, height=3.0, aspect=1.5,
+        sharey=False, sharex=False, dodge=False, legend_out=True,
+    )  # fmt: skip
+    for axis in grid.axes.flat:
+        axis.set_xscale("log")
+        axis.axvline(1.0, color="black", linewidth=0.8)
+        axis.tick_params(axis="y", labelleft=True)
+        axis.tick_params(axis="x", labelbottom=True)
+        axis.set_xlabel("slowest median / fastest median (log)")
+        axis.set_ylabel("")
+        ticks = [1, 2, 5] if axis.get_xlim()[1] < 10 else [1, 3, 10, 30, 100, 300]
+        axis.xaxis.set_major_locator(FixedLocator(ticks))
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}×"))
+        axis.xaxis.set_minor_formatter(NullFormatter())
+        for bars in axis.containers:
+            axis.bar_label(bars, fmt="%.2g×", padding=2, fontsize=8)
+        axis.set_xlim(0.9, axis.get_xlim()[1] * 1.6)
+    grid.set_titles("{col_name}")
+    grid.legend.set_title("what varies")
+    grid.tight_layout()
+    caption = (
+        "Each bar is one spread: blue, the slowest over the fastest backend for one style; orange, the "
+        "slowest over the fastest style on one backend. The longer the bars of a colour, the more that choice "
+        "moves the metric. Intervals: the backend and style tables."
+    )
+    return _encode(grid.figure, "Which moves time more: the backend or the style?", caption, lead=True)
+
+
 def all_figures(summary: Summary, reference: str) -> list[Figure]:
     candidates = [
-        decision_matrix(summary, reference), step_times(summary), first_step_phases(summary),
-        accuracy(summary), xla_speedup(summary), throughput(summary),
+        decision_matrix(summary, reference), backend_or_style(summary), step_times(summary),
+        first_step_phases(summary), accuracy(summary), xla_speedup(summary), throughput(summary),
     ]  # fmt: skip
     return [figure for figure in candidates if figure is not None]

@@ -13,7 +13,7 @@ import pandas as pd
 
 from bench import decide, results
 from bench.report.figures import all_figures
-from bench.report.summarize import Summary, summarize
+from bench.report.summarize import METRIC_WORDS, Summary, summarize
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -72,6 +72,19 @@ def loop_rows(loops: pd.DataFrame) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def backend_rows(backends: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each style on jax or torch against tensorflow, per metric, formatted for people."""
+    return [
+        {
+            "arch": row["arch"], "setting": row["setting"], "style": row["who"], "backend": row["value"],
+            "metric": METRIC_WORDS.get(row["metric"], row["metric"]), "n": row["n"],
+            "ratio": _number(row["ratio"], 3), "ci": _interval(row["ratio_low"], row["ratio_high"]),
+            "decision": row["decision"], "reason": row["reason"],
+        }
+        for _, row in backends.iterrows()
+    ]  # fmt: skip
+
+
 def render_html(summary: Summary, figures: list, written: str) -> str:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
@@ -82,6 +95,8 @@ def render_html(summary: Summary, figures: list, written: str) -> str:
         rows=table_rows(summary.table, summary.decisions),
         clocks=clock_rows(summary.clocks),
         loops=loop_rows(summary.loops),
+        backends=backend_rows(summary.backends),
+        compile_modes=summary.compile_modes.to_dict("records"),
         rule=decide.rule_text(summary.margin, summary.alpha),
         na=summary.not_applicable.to_dict("records"),
         errors=summary.errors.to_dict("records"),
@@ -98,6 +113,7 @@ def render_markdown(summary: Summary) -> str:
     lines += ["", "### The answer", ""] + (
         summary.answers or ["No style could be compared with the reference."]
     )
+    lines += [f"- {line}" for line in summary.backend_answers]
     lines += ["", decide.rule_text(summary.margin, summary.alpha)]
     lines += ["", "### Verdicts", ""] + [f"- {line}" for line in summary.verdicts]
     rows = table_rows(summary.table[summary.table["metric"] == "step_ms_median"], summary.decisions)
@@ -126,6 +142,10 @@ def render_markdown(summary: Summary) -> str:
     if len(summary.loops):
         loops = pd.DataFrame(loop_rows(summary.loops)).drop(columns=["reason"])
         lines += ["", "### Fit loop against custom loop (steady step)", "", loops.to_markdown(index=False)]
+    if len(summary.backends):
+        table = pd.DataFrame(backend_rows(summary.backends)).drop(columns=["reason"])
+        lines += ["", "### Backends against tensorflow", "", table.to_markdown(index=False)]
+        lines += ["", "Compile toggle per backend:", "", summary.compile_modes.to_markdown(index=False)]
     if len(summary.not_applicable):
         lines += ["", "### Not applicable", "", summary.not_applicable.to_markdown(index=False)]
     if len(summary.errors):

@@ -20,7 +20,7 @@ HEADLINE = {
 }
 DECIDED_METRICS = {"step_ms_median": "steady step", "time_to_first_step_ms": "time to first step"}
 ENVIRONMENT = [
-    "tensorflow_version", "keras_version", "python_version", "backend", "cuda_version", "gpu_name",
+    "tensorflow_version", "keras_version", "python_version", "framework_version", "cuda_version", "gpu_name",
     "cpu_model", "cpu_count", "host", "git_commit", "data_dataset", "data_source",
     "data_train_samples", "data_test_samples", "data_sha256",
 ]  # fmt: skip
@@ -45,6 +45,14 @@ class Summary:
     environment: dict[str, str]
     clocks: pd.DataFrame = field(default_factory=pd.DataFrame)  # per cell: per-step and block clock
     loops: pd.DataFrame = field(default_factory=pd.DataFrame)  # per style: fit loop against custom loop
+    backends: pd.DataFrame = field(
+        default_factory=pd.DataFrame
+    )  # per style and metric: jax, torch vs tensorflow
+    backend_or_style: pd.DataFrame = field(default_factory=pd.DataFrame)  # spreads across styles vs backends
+    backend_answers: list[str] = field(default_factory=list)  # which moves time more, per arch and metric
+    compile_modes: pd.DataFrame = field(
+        default_factory=pd.DataFrame
+    )  # hardware.xla -> how each backend compiled
     banners: list[str] = field(default_factory=list)
     sweep_id: str = ""
     trials: int = 0
@@ -83,29 +91,136 @@ def clock_table(ok: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CLOCK_COLUMNS)
 
 
-def loop_costs(ok: pd.DataFrame, margin: float, alpha: float) -> pd.DataFrame:
-    """Each style's steady step in the fit loop against the custom loop, in otherwise equal
-    cells (unpaired: the loops ran in different processes): what `fit` costs that style.
-    Raw has no fit; its two cells both run the custom loop, an A/A check."""
-    columns = ["arch", "setting", "who", "ratio", "ratio_low", "ratio_high", "n", "decision", "reason"]
-    if ok.empty or ok["train_loop"].nunique() < 2:
+def axis_costs(
+    ok: pd.DataFrame,
+    axis: str,
+    reference: str,
+    margin: float,
+    alpha: float,
+    metrics: tuple[str, ...] = ("step_ms_median",),
+    ignore: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """Each style's metric under every other value of the setting column `axis` against its
+    `reference` value, in cells otherwise equal (but for `ignore`, settings that go with the
+    axis), unpaired (different processes), decided as one family."""
+    columns = ["arch", "setting", "who", "value", "metric", "ratio", "ratio_low", "ratio_high", "n", "decision", "reason"]  # fmt: skip
+    if ok.empty or ok[axis].astype(str).nunique() < 2:
         return pd.DataFrame(columns=columns)
+    skip = [axis, *ignore]
     labelled = ok.assign(
-        rest=cells.group_key(ok, ignore=["train_loop"]),
-        rest_setting=cells.setting_labels(ok, ignore=["train_loop"]),
+        rest=cells.group_key(ok, ignore=skip),
+        rest_setting=cells.setting_labels(ok, ignore=skip),
+        value=ok[axis].astype(str),
     )
     rows, compared = [], []
     for (_, who), group in labelled.groupby(["rest", "who"], sort=False):
-        fit = group.loc[group["train_loop"] == "fit", "step_ms_median"].to_numpy(float)
-        custom = group.loc[group["train_loop"] == "custom", "step_ms_median"].to_numpy(float)
-        if len(fit) and len(custom):
-            compared.append(stats.compare(fit, custom, margin=margin, paired=False))
-            rows.append({"arch": group["arch"].iloc[0], "setting": group["rest_setting"].iloc[0], "who": who})
+        base = group[group["value"] == reference]
+        for value in sorted(set(group["value"]) - {reference}):
+            candidate = group[group["value"] == value]
+            if base.empty:
+                continue
+            for metric in metrics:
+                a, b = candidate[metric].to_numpy(float), base[metric].to_numpy(float)
+                compared.append(stats.compare(a, b, margin=margin, paired=False))
+                rows.append({"arch": group["arch"].iloc[0], "setting": group["rest_setting"].iloc[0], "who": who,
+                             "value": value, "metric": metric})  # fmt: skip
     for row, decision in zip(rows, decide.decide_all(compared, margin, alpha), strict=True):
         c = decision.comparison
         row.update(ratio=c.ratio, ratio_low=c.low, ratio_high=c.high, n=min(c.n_candidate, c.n_reference),
                    decision=decision.word, reason=decision.reason())  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
+
+
+def loop_costs(ok: pd.DataFrame, margin: float, alpha: float) -> pd.DataFrame:
+    """Each style's steady step in the fit loop against the custom loop, in otherwise equal
+    cells: what `fit` costs that style. Raw has no fit; its two cells both run the custom
+    loop, an A/A check."""
+    return axis_costs(ok, "train_loop", "custom", margin, alpha)
+
+
+METRIC_WORDS = {"step_ms_median": "steady step", "time_to_first_step_ms": "time to first step"}
+# The compile mode goes with the backend: each runs as Keras's jit_compile="auto" runs it on a
+# CPU (conf/backend/), so a backend comparison is across that pair (README "Backends").
+BACKEND_METRICS = ("step_ms_median", "time_to_first_step_ms")
+
+
+def backend_costs(ok: pd.DataFrame, margin: float, alpha: float) -> pd.DataFrame:
+    """Each style on jax and torch against the same style on tensorflow, per metric."""
+    return axis_costs(ok, "backend", "tensorflow", margin, alpha, BACKEND_METRICS, ignore=("hardware_xla",))
+
+
+def backend_or_style(ok: pd.DataFrame) -> pd.DataFrame:
+    """Which choice moves a metric more: per arch and metric, the spread (largest / smallest
+    median) across styles within each backend, and across backends within each style."""
+    rows = []
+    if ok.empty or ok["backend"].nunique() < 2:
+        return pd.DataFrame(columns=["arch", "metric", "across", "within", "spread", "fastest", "slowest"])
+    medians = ok.groupby(["arch", "backend", "who"])[list(BACKEND_METRICS)].median().reset_index()
+    for metric in BACKEND_METRICS:
+        for (arch, fixed_kind), frame in [((a, "backend"), f) for a, f in medians.groupby("arch")] + [
+            ((a, "who"), f) for a, f in medians.groupby("arch")
+        ]:
+            varied = "who" if fixed_kind == "backend" else "backend"
+            for fixed, part in frame.groupby(fixed_kind):
+                if part[varied].nunique() < 2:
+                    continue
+                ordered = part.sort_values(metric)
+                rows.append({
+                    "arch": arch, "metric": metric,
+                    "across": "styles" if varied == "who" else "backends", "within": fixed,
+                    "spread": float(ordered[metric].iloc[-1] / ordered[metric].iloc[0]),
+                    "fastest": ordered[varied].iloc[0], "slowest": ordered[varied].iloc[-1],
+                })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def compile_modes(ok: pd.DataFrame) -> pd.DataFrame:
+    """What the compile toggle became on each backend, read back from the trainers."""
+    if ok.empty or "jit_compile_resolved" not in ok:
+        return pd.DataFrame(columns=["backend", "hardware_xla", "resolved"])
+    resolved = ok.groupby(["backend", "hardware_xla"])["jit_compile_resolved"].agg(
+        lambda values: ", ".join(sorted(set(values.dropna().astype(str)))) or "-"
+    )
+    return resolved.rename("resolved").reset_index()
+
+
+def _largest(frame: pd.DataFrame) -> pd.Series | None:
+    """The row with the largest effect (|log ratio|), or None."""
+    frame = frame.dropna(subset=["ratio"])
+    if frame.empty:
+        return None
+    return frame.loc[np.abs(np.log(frame["ratio"].astype(float))).idxmax()]
+
+
+def backend_answers(backend_rows: pd.DataFrame, decisions: pd.DataFrame, spreads: pd.DataFrame) -> list[str]:
+    """Per arch and metric: which choice moves it more, the backend or the style, with the
+    largest decided effect of each and its interval."""
+    if spreads.empty or backend_rows.empty:
+        return []
+    lines = []
+    for (arch, metric), part in spreads.groupby(["arch", "metric"], sort=False):
+        by_backend = part[part["across"] == "backends"]["spread"].max()
+        by_style = part[part["across"] == "styles"]["spread"].max()
+        if pd.isna(by_backend) or pd.isna(by_style):
+            continue
+        words = METRIC_WORDS.get(metric, metric)
+        mover = "the backend" if by_backend > by_style else "the style"
+        backend = _largest(backend_rows[(backend_rows["arch"] == arch) & (backend_rows["metric"] == metric)])
+        style = (
+            _largest(decisions[(decisions["arch"] == arch) & (decisions["metric"] == metric)])
+            if len(decisions)
+            else None
+        )
+        line = (f"{arch}, {words}: {mover} moves it more (up to {by_backend:.2f}x across backends for one style, "
+                f"{by_style:.2f}x across styles on one backend).")  # fmt: skip
+        if backend is not None:
+            line += (f" Largest backend effect: {backend['who']} on {backend['value']} / tensorflow "
+                     f"{backend['ratio']:.2f}x [{backend['ratio_low']:.2f}, {backend['ratio_high']:.2f}], {backend['decision']}.")  # fmt: skip
+        if style is not None:
+            line += (f" Largest style effect: {style['who']} / reference ({style['setting'] or 'one setting'}) "
+                     f"{style['ratio']:.2f}x [{style['ratio_low']:.2f}, {style['ratio_high']:.2f}], {style['decision']}.")  # fmt: skip
+        lines.append(line)
+    return lines
 
 
 def _pairs(group: pd.DataFrame, who: str, reference: str, metric: str) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -225,15 +340,14 @@ def environment(frame: pd.DataFrame) -> tuple[dict[str, str], list[str]]:
         for column in MUST_MATCH
         if frame[column].dropna().nunique() > 1
     ]
-    anchors = frame["anchor_step_ms"].dropna()
-    if len(anchors):
+    # Each backend writes the anchor in its own framework (bench/anchor.py): compare like with like.
+    for backend, anchors in frame.dropna(subset=["anchor_step_ms"]).groupby("backend")["anchor_step_ms"]:
         low, middle, high = anchors.min(), anchors.median(), anchors.max()
-        described["machine-speed anchor"] = (
-            f"{middle:.3g} ms median over {len(anchors)} trials (range {low:.3g}–{high:.3g} ms)"
-        )
+        name = "machine-speed anchor" + ("" if frame["backend"].nunique() == 1 else f" ({backend})")
+        described[name] = f"{middle:.3g} ms median over {len(anchors)} trials (range {low:.3g}–{high:.3g} ms)"
         if high > ANCHOR_SPREAD_WARNING * low:
             banners.append(
-                f"The machine's own speed moved during this sweep: the fixed anchor workload took "
+                f"The machine's own speed moved during this sweep: the fixed anchor workload ({backend}) took "
                 f"{low:.3g}–{high:.3g} ms ({high / low:.2f}× apart). Interleaving spreads that over every "
                 "style, but it widens every interval."
             )
@@ -286,6 +400,7 @@ def summarize(
     frame = cells.with_labels(frame)
     ok = frame[frame["status"] == "ok"]
     decisions = comparisons(ok, reference, margin, alpha)
+    backend_rows, spreads = backend_costs(ok, margin, alpha), backend_or_style(ok)
     described, banners = environment(frame)
     banners += accuracy_banners(ok) + reference_banners(ok)
     banners += [
@@ -298,6 +413,10 @@ def summarize(
         table=cell_table(ok),
         clocks=clock_table(ok),
         loops=loop_costs(ok, margin, alpha),
+        backends=backend_rows,
+        backend_or_style=spreads,
+        backend_answers=backend_answers(backend_rows, decisions, spreads),
+        compile_modes=compile_modes(ok),
         decisions=decisions,
         verdicts=[verdict(row, reference) for _, row in decisions.iterrows()],
         answers=answers(decisions, reference, margin) if len(decisions) else [],

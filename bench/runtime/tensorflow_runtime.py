@@ -1,42 +1,25 @@
-"""The TensorFlow runtime a trial runs in: its settings applied and read back, its start-up
-timed apart from every style, the accelerator it sees, and the matmul peak under the same
-settings.
+"""The TensorFlow backend's runtime: settings applied and read back, start-up, accelerator
+facts, the matmul peak, the anchor step, the blocking fetch and the compiled forward call.
 
-A setting TensorFlow did not take is an error, never a silent no-op: threads can only be
-set before the runtime starts, so an inline trial that asks for other threads than the
-runtime already has fails with the reason and the fix.
+Threads can only be set before TensorFlow's runtime starts, so an inline trial that asks
+for other threads than the runtime already has fails with the reason and the fix.
 """
 
 from __future__ import annotations
 
-import os
 import time
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
+from bench import anchor
 from bench.config import HardwareConfig
-
-COMPUTE_DTYPES = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
-
-
-class SettingsNotApplied(RuntimeError):
-    """The runtime runs with other settings than the trial asked for."""
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+from bench.runtime.common import COMPUTE_DTYPES, SettingsNotApplied, available_cores, first_keras_use
 
 
 def configure(hardware: HardwareConfig) -> dict[str, Any]:
-    """Apply device, threads and precision, start the runtime, read the settings back.
-
-    Returns the record columns `runtime_init_ms` and `threads` (the intra-op threads the
-    runtime runs with; all cores when not set), or `{"skipped": reason}` when the device
-    is missing. Raises SettingsNotApplied when a setting did not take.
-    """
-    import keras
+    """Apply device and threads, start the runtime, read the settings back."""
     import tensorflow as tf
 
     try:
@@ -50,7 +33,7 @@ def configure(hardware: HardwareConfig) -> dict[str, Any]:
         return {"skipped": "no GPU visible to TensorFlow on this machine"}
     started = time.perf_counter()
     (tf.constant(1.0) + 1.0).numpy()  # start the runtime, its thread pools and any accelerator
-    _first_use(keras)
+    first_keras_use()
     runtime_init_ms = (time.perf_counter() - started) * 1000.0
     threads = tf.config.threading.get_intra_op_parallelism_threads()
     if hardware.threads > 0 and threads != hardware.threads:
@@ -63,18 +46,7 @@ def configure(hardware: HardwareConfig) -> dict[str, Any]:
             "hardware.device=cpu asked, but a GPU stays visible: TensorFlow's runtime had started "
             "before this trial; run it with isolation=process"
         )
-    keras.mixed_precision.set_global_policy(hardware.precision)
-    if keras.mixed_precision.global_policy().name != hardware.precision:
-        raise SettingsNotApplied(f"hardware.precision={hardware.precision} did not take")
     return {"runtime_init_ms": runtime_init_ms, "threads": threads or available_cores()}
-
-
-def _first_use(keras: Any) -> None:
-    """Keras's one-off costs (the first symbolic layer call, the first eager layer call),
-    paid by a throw-away one-unit model so that no style's construct or build pays them."""
-    inputs = keras.Input((1,))
-    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
-    model(keras.ops.zeros((1, 1)))
 
 
 def accelerator_environment() -> dict[str, Any]:
@@ -87,11 +59,6 @@ def accelerator_environment() -> dict[str, Any]:
     if gpus:
         gpu_name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
     return {"cuda_version": str(build.get("cuda_version", "")), "gpu_name": gpu_name}
-
-
-def probe_key(hardware: HardwareConfig) -> str:
-    """What the peak depends on: the device, the compute precision and the threads."""
-    return f"{hardware.device}-{hardware.precision}-threads{hardware.threads or 'all'}"
 
 
 def matmul_peak_gflops(hardware: HardwareConfig, size: int = 1024, seconds: float = 1.0) -> float:
@@ -115,24 +82,52 @@ def matmul_peak_gflops(hardware: HardwareConfig, size: int = 1024, seconds: floa
     return best
 
 
-def probe(hardware: HardwareConfig) -> dict[str, Any]:
-    """The peak under these settings, with what it was measured under."""
-    settings = configure(hardware)
-    if "skipped" in settings:
-        return {"peak_gflops": None, "reason": settings["skipped"]}
-    return {
-        "peak_gflops": matmul_peak_gflops(hardware),
-        "probe": f"{COMPUTE_DTYPES[hardware.precision]} matmul 1024x1024 on {hardware.device}, best of 1 s",
-        "threads": settings["threads"],
-    }
+def anchor_step() -> Callable[[], Any]:
+    """The anchor's SGD step (bench/anchor.py), a tf.function on the trial's device."""
+    import tensorflow as tf
+
+    x = tf.random.stateless_uniform([anchor.BATCH, anchor.INPUTS], seed=[7, 1])
+    y = tf.random.stateless_uniform([anchor.BATCH], seed=[7, 2], maxval=anchor.CLASSES, dtype=tf.int32)
+    weights = [
+        tf.Variable(tf.random.stateless_normal([anchor.INPUTS, anchor.HIDDEN], seed=[7, 3]) * 0.05),
+        tf.Variable(tf.zeros([anchor.HIDDEN])),
+        tf.Variable(tf.random.stateless_normal([anchor.HIDDEN, anchor.CLASSES], seed=[7, 4]) * 0.05),
+        tf.Variable(tf.zeros([anchor.CLASSES])),
+    ]
+
+    @tf.function
+    def step() -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            hidden = tf.nn.relu(x @ weights[0] + weights[1])
+            logits = hidden @ weights[2] + weights[3]
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        for variable, gradient in zip(weights, tape.gradient(loss, weights), strict=True):
+            variable.assign_sub(anchor.LEARNING_RATE * gradient)
+        return loss
+
+    return lambda: step().numpy()
 
 
-if __name__ == "__main__":
-    # `python -m bench.runtime DEVICE PRECISION THREADS`: the peak probe in a fresh process, one JSON line out.
-    import json
-    import sys
+def fetch(value: Any) -> np.ndarray:
+    """The value on the host: waits for the work that made it."""
+    return np.asarray(value)
 
-    import bench  # noqa: F401  (quiet TensorFlow logs)
 
-    device, precision, threads = sys.argv[1:4]
-    print(json.dumps(probe(HardwareConfig(device=device, precision=precision, threads=int(threads)))))
+def to_tensor(array: np.ndarray) -> Any:
+    import tensorflow as tf
+
+    return tf.convert_to_tensor(array)
+
+
+def compiled(function: Callable[..., Any], xla: bool) -> Callable[..., Any]:
+    """The forward call compiled as the trial's train step is: a tf.function, XLA per toggle."""
+    import tensorflow as tf
+
+    return tf.function(function, jit_compile=xla)
+
+
+def seed(value: int) -> None:
+    """Python's, NumPy's, TensorFlow's and Keras's generators, as keras.utils.set_random_seed does."""
+    import keras
+
+    keras.utils.set_random_seed(value)

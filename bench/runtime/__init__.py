@@ -1,0 +1,77 @@
+"""The runtime a trial runs in, one module per Keras backend behind one interface.
+
+Each backend's module (`tensorflow_runtime`, `jax_runtime`, `torch_runtime`) owns what
+is specific to its framework: applying device and threads and reading them back, the
+runtime's start-up, accelerator facts, the matmul peak, the anchor step, the blocking
+fetch that ends a timed interval, the compiled forward call and seeding. This module
+picks the one for the trial's backend and does what is common: the mixed-precision policy
+(read back), the backend Keras actually runs (read back), and the peak probe in a fresh
+process (`python -m bench.runtime BACKEND DEVICE PRECISION THREADS`).
+
+A setting that did not take is an error, never a silent no-op.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+from bench import backends
+from bench.config import HardwareConfig
+from bench.runtime.common import COMPUTE_DTYPES, SettingsNotApplied, available_cores
+
+__all__ = ["COMPUTE_DTYPES", "SettingsNotApplied", "available_cores", "configure", "for_backend", "probe"]
+
+
+def for_backend(backend: str | None = None) -> ModuleType:
+    """The runtime module of `backend` (default: the one this process runs)."""
+    return importlib.import_module(f"bench.runtime.{backend or backends.current()}_runtime")
+
+
+def configure(hardware: HardwareConfig, backend: str = backends.DEFAULT) -> dict[str, Any]:
+    """Select the backend, apply device, threads and precision, start the runtime, read back.
+
+    Returns the record columns `runtime_init_ms` and `threads` (the intra-op threads the
+    runtime runs with), or `{"skipped": reason}` when the backend is not installed or the
+    device is missing. Raises SettingsNotApplied when a setting did not take.
+    """
+    if not backends.installed(backend):
+        return {"skipped": backends.missing_reason(backend)}
+    try:
+        backends.select(backend, hardware.device)
+    except backends.BackendMismatch as error:
+        raise SettingsNotApplied(str(error)) from error
+    import keras
+
+    if keras.backend.backend() != backend:
+        raise SettingsNotApplied(f"backend={backend} asked, but Keras runs on {keras.backend.backend()}")
+    if backend != "tensorflow":
+        from bench.runtime.common import keep_tensorflow_out
+
+        keep_tensorflow_out()
+    settings = for_backend(backend).configure(hardware)
+    if "skipped" in settings:
+        return settings
+    keras.mixed_precision.set_global_policy(hardware.precision)
+    if keras.mixed_precision.global_policy().name != hardware.precision:
+        raise SettingsNotApplied(f"hardware.precision={hardware.precision} did not take")
+    return settings
+
+
+def probe_key(hardware: HardwareConfig, backend: str = backends.DEFAULT) -> str:
+    """What the peak depends on: the backend, the device, the compute precision and the threads."""
+    prefix = "" if backend == backends.DEFAULT else f"{backend}-"  # TensorFlow's files keep their old names
+    return f"{prefix}{hardware.device}-{hardware.precision}-threads{hardware.threads or 'all'}"
+
+
+def probe(hardware: HardwareConfig, backend: str = backends.DEFAULT) -> dict[str, Any]:
+    """The peak under these settings, with what it was measured under."""
+    settings = configure(hardware, backend)
+    if "skipped" in settings:
+        return {"peak_gflops": None, "reason": settings["skipped"]}
+    return {
+        "peak_gflops": for_backend(backend).matmul_peak_gflops(hardware),
+        "probe": f"{COMPUTE_DTYPES[hardware.precision]} matmul 1024x1024 on {backend} {hardware.device}, best of 1 s",
+        "threads": settings["threads"],
+    }

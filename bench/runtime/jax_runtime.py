@@ -1,0 +1,140 @@
+"""The JAX backend's runtime: device read back, start-up, accelerator facts, the matmul
+peak, the anchor step, the blocking fetch and the compiled forward call. TensorFlow-free.
+
+JAX dispatches asynchronously: a call returns before its work is done, so every timed
+interval here ends in a host fetch (`np.asarray`, which waits) or `block_until_ready`.
+Facts that bite, handled where the process starts (bench/backends.py `select`): JAX
+takes 75% of a GPU's memory at its first use unless XLA_PYTHON_CLIENT_PREALLOCATE=false,
+and a CPU trial sets JAX_PLATFORMS=cpu. JAX computes in float32 unless x64 is enabled,
+which the suite never does: every style's weights and inputs are float32. XLA sizes its
+CPU thread pool itself; `hardware.threads` is refused at the door for jax.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bench import anchor
+from bench.config import HardwareConfig
+from bench.runtime.common import COMPUTE_DTYPES, SettingsNotApplied, available_cores, first_keras_use
+
+
+def _platform(hardware: HardwareConfig) -> str:
+    return "gpu" if hardware.device == "gpu" else "cpu"
+
+
+def configure(hardware: HardwareConfig) -> dict[str, Any]:
+    """Start JAX on the trial's device and read the device back."""
+    import jax
+
+    if hardware.device == "gpu":
+        try:
+            jax.devices("gpu")
+        except RuntimeError:
+            return {"skipped": "no GPU visible to JAX on this machine"}
+    started = time.perf_counter()
+    jax.numpy.ones(1).block_until_ready()  # start the runtime and its client
+    first_keras_use()
+    runtime_init_ms = (time.perf_counter() - started) * 1000.0
+    if jax.default_backend() != _platform(hardware):
+        raise SettingsNotApplied(
+            f"hardware.device={hardware.device} asked, but JAX runs on {jax.default_backend()}: it had "
+            "started before this trial; run it with isolation=process"
+        )
+    return {"runtime_init_ms": runtime_init_ms, "threads": available_cores()}
+
+
+def accelerator_environment() -> dict[str, Any]:
+    """The GPU's name as JAX sees it and the CUDA version its plugin runs ('' on a CPU)."""
+    import jax
+
+    if jax.default_backend() != "gpu":
+        return {"cuda_version": "", "gpu_name": ""}
+    device = jax.devices()[0]
+    version = getattr(jax.extend.backend.get_backend(), "platform_version", "")
+    return {"cuda_version": str(version), "gpu_name": str(device.device_kind)}
+
+
+def matmul_peak_gflops(hardware: HardwareConfig, size: int = 1024, seconds: float = 1.0) -> float:
+    """Best GFLOP/s of a jitted square matmul in the precision's compute dtype, waited on
+    after each batch of 10 calls."""
+    import jax
+    import jax.numpy as jnp
+
+    dtype = COMPUTE_DTYPES[hardware.precision]
+    keys = jax.random.split(jax.random.key(0))
+    a = jax.random.normal(keys[0], (size, size)).astype(dtype)
+    b = jax.random.normal(keys[1], (size, size)).astype(dtype)
+    matmul = jax.jit(jnp.matmul)
+    matmul(a, b).block_until_ready()  # warm-up: compile, thread pool start
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        for _ in range(10):
+            product = matmul(a, b)
+        product.block_until_ready()
+        best = max(best, 10 * 2 * size**3 / (time.perf_counter() - started) / 1e9)
+    return best
+
+
+def anchor_step() -> Callable[[], Any]:
+    """The anchor's SGD step (bench/anchor.py), jitted, fetched after every call."""
+    import jax
+    import jax.numpy as jnp
+
+    keys = jax.random.split(jax.random.key(7), 4)
+    x = jax.random.uniform(keys[0], (anchor.BATCH, anchor.INPUTS))
+    y = jax.random.randint(keys[1], (anchor.BATCH,), 0, anchor.CLASSES)
+    weights = [
+        jax.random.normal(keys[2], (anchor.INPUTS, anchor.HIDDEN)) * 0.05,
+        jnp.zeros(anchor.HIDDEN),
+        jax.random.normal(keys[3], (anchor.HIDDEN, anchor.CLASSES)) * 0.05,
+        jnp.zeros(anchor.CLASSES),
+    ]
+
+    def loss(params: list[Any]) -> Any:
+        logits = jax.nn.relu(x @ params[0] + params[1]) @ params[2] + params[3]
+        return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(anchor.BATCH), y])
+
+    @jax.jit
+    def step(params: list[Any]) -> tuple[list[Any], Any]:
+        value, gradients = jax.value_and_grad(loss)(params)
+        return [p - anchor.LEARNING_RATE * g for p, g in zip(params, gradients, strict=True)], value
+
+    def run() -> Any:
+        nonlocal weights
+        weights, value = step(weights)
+        return np.asarray(value)
+
+    return run
+
+
+def fetch(value: Any) -> np.ndarray:
+    """The value on the host: `np.asarray` waits for the asynchronous work that made it."""
+    return np.asarray(value)
+
+
+def to_tensor(array: np.ndarray) -> Any:
+    import jax.numpy as jnp
+
+    return jnp.asarray(array)
+
+
+def compiled(function: Callable[..., Any], xla: bool) -> Callable[..., Any]:
+    """The forward call under `jax.jit` (XLA; the weights of a Keras model it closes over are
+    compiled in as constants); without XLA it is the eager call, as Keras's own is."""
+    import jax
+
+    return jax.jit(function) if xla else function
+
+
+def seed(value: int) -> None:
+    """Python's, NumPy's and Keras's generators (Keras's TensorFlow seeding is switched off)."""
+    import keras
+
+    keras.utils.set_random_seed(value)

@@ -1,0 +1,145 @@
+"""The PyTorch backend's runtime: threads and device read back, start-up, accelerator facts,
+the matmul peak, the anchor step, the blocking fetch and the compiled forward call.
+TensorFlow-free.
+
+On a CPU torch runs each op to completion before it returns; on a GPU its kernels run
+asynchronously, so every timed interval ends with a device synchronize (through `fetch`,
+which copies to the host). A CPU trial hides CUDA before torch is imported
+(bench/backends.py `select`), because Keras's torch backend puts every tensor on the GPU
+whenever one is visible.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bench import anchor
+from bench.config import HardwareConfig
+from bench.runtime.common import COMPUTE_DTYPES, SettingsNotApplied, first_keras_use
+
+
+def _device(hardware: HardwareConfig) -> str:
+    return "cuda" if hardware.device == "gpu" else "cpu"
+
+
+def configure(hardware: HardwareConfig) -> dict[str, Any]:
+    """Apply threads, start torch on the trial's device, read both back."""
+    import torch
+
+    if hardware.threads > 0:
+        torch.set_num_threads(hardware.threads)
+    if hardware.device == "gpu" and not torch.cuda.is_available():
+        return {"skipped": "no GPU visible to torch on this machine"}
+    started = time.perf_counter()
+    (torch.ones(1, device=_device(hardware)) + 1.0).cpu()  # start the runtime (and CUDA's context)
+    first_keras_use()
+    runtime_init_ms = (time.perf_counter() - started) * 1000.0
+    threads = torch.get_num_threads()
+    if hardware.threads > 0 and threads != hardware.threads:
+        raise SettingsNotApplied(f"hardware.threads={hardware.threads} asked, but torch runs with {threads}")
+    from keras.src.backend.torch.core import get_device
+
+    if not get_device().startswith(_device(hardware)):
+        raise SettingsNotApplied(
+            f"hardware.device={hardware.device} asked, but Keras puts tensors on {get_device()}: "
+            "CUDA was initialised before this trial; run it with isolation=process"
+        )
+    return {"runtime_init_ms": runtime_init_ms, "threads": threads}
+
+
+def accelerator_environment() -> dict[str, Any]:
+    """The CUDA version torch was built with and the GPU's name ('' on a CPU)."""
+    import torch
+
+    gpu_name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
+    return {"cuda_version": str(torch.version.cuda or ""), "gpu_name": gpu_name}
+
+
+def _synchronize(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_peak_gflops(hardware: HardwareConfig, size: int = 1024, seconds: float = 1.0) -> float:
+    """Best GFLOP/s of a square matmul in the precision's compute dtype on the trial's
+    device, synchronized after each batch of 10 calls."""
+    import torch
+
+    device = _device(hardware)
+    dtype = getattr(torch, COMPUTE_DTYPES[hardware.precision])
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn((size, size), generator=generator).to(device=device, dtype=dtype)
+    b = torch.randn((size, size), generator=generator).to(device=device, dtype=dtype)
+    torch.matmul(a, b)
+    _synchronize(device)
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        for _ in range(10):
+            torch.matmul(a, b)
+        _synchronize(device)
+        best = max(best, 10 * 2 * size**3 / (time.perf_counter() - started) / 1e9)
+    return best
+
+
+def anchor_step() -> Callable[[], Any]:
+    """The anchor's SGD step (bench/anchor.py) in plain autograd, fetched after every call."""
+    import torch
+
+    generator = torch.Generator().manual_seed(7)
+    x = torch.rand((anchor.BATCH, anchor.INPUTS), generator=generator)
+    y = torch.randint(0, anchor.CLASSES, (anchor.BATCH,), generator=generator)
+    weights = [
+        (torch.randn((anchor.INPUTS, anchor.HIDDEN), generator=generator) * 0.05).requires_grad_(),
+        torch.zeros(anchor.HIDDEN, requires_grad=True),
+        (torch.randn((anchor.HIDDEN, anchor.CLASSES), generator=generator) * 0.05).requires_grad_(),
+        torch.zeros(anchor.CLASSES, requires_grad=True),
+    ]
+
+    def step() -> Any:
+        logits = torch.relu(x @ weights[0] + weights[1]) @ weights[2] + weights[3]
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        gradients = torch.autograd.grad(loss, weights)
+        with torch.no_grad():
+            for weight, gradient in zip(weights, gradients, strict=True):
+                weight.sub_(anchor.LEARNING_RATE * gradient)
+        return loss.detach().cpu().numpy()
+
+    return step
+
+
+def fetch(value: Any) -> np.ndarray:
+    """The value on the host (a copy from the GPU synchronizes with it)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def to_tensor(array: np.ndarray) -> Any:
+    from keras.src.backend.torch.core import convert_to_tensor
+
+    return convert_to_tensor(array)
+
+
+def compiled(function: Callable[..., Any], xla: bool) -> Callable[..., Any] | None:
+    """The forward call under `torch.compile` when the trial compiles (hardware.xla), else
+    None: torch has no graph mode between eager and torch.compile."""
+    import torch
+
+    return torch.compile(function) if xla else None
+
+
+def seed(value: int) -> None:
+    """Python's, NumPy's, torch's and Keras's generators (Keras's TensorFlow seeding is switched off)."""
+    import keras
+
+    keras.utils.set_random_seed(value)

@@ -1,0 +1,268 @@
+"""The raw style on JAX: a list of arrays and pure forward functions, trained by a
+`jax.grad` step under `jax.jit` (XLA) with Keras's Adam written out, saved as NumPy arrays.
+
+No Keras at all. Initial values follow the draw Keras makes on JAX for a layer given no
+seed: each kernel takes an integer seed from Python's `random` module and is filled by
+`jax.random.uniform` keyed by `[seed, 0]` (uint32); biases start at zero. Seeding
+Python's `random` (as `keras.utils.set_random_seed` does) gives the raw model the same
+initial weights as the Keras styles on JAX, which `bench verify --backend jax` checks.
+`hardware.xla=false` runs the step op by op, as Keras's `jit_compile=False` does on JAX.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bench.archs import IMAGE_SHAPE, NUM_CLASSES, ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
+from bench.config import HardwareConfig, TrainConfig
+from bench.styles import NotExpressible
+from bench.timing import StepClock
+from bench.trainer_common import burn, execution_delay_s, loss_weights
+
+Params = list[jax.Array]
+Forward = Callable[[Params, jax.Array], Any]
+# Python's `random.randint(1, 1e9)`, the integer seed Keras draws for an unseeded initializer.
+_SEED_RANGE = (1, int(1e9))
+
+
+class Weights:
+    """Draws kernel/bias pairs in call order; each pair's index into the flat list."""
+
+    def __init__(self) -> None:
+        self.arrays: Params = []
+
+    def _pair(self, kernel_shape: tuple[int, ...], fan_in: int, fan_out: int) -> int:
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        key = jnp.asarray([random.randint(*_SEED_RANGE), 0], dtype=jnp.uint32)
+        kernel = jax.random.uniform(key, kernel_shape, dtype=jnp.float32, minval=-limit, maxval=limit)
+        self.arrays += [kernel, jnp.zeros(kernel_shape[-1], jnp.float32)]
+        return len(self.arrays) - 2
+
+    def dense(self, units_in: int, units_out: int) -> int:
+        return self._pair((units_in, units_out), units_in, units_out)
+
+    def conv(self, kernel_size: int, channels_in: int, filters: int) -> int:
+        area = kernel_size * kernel_size
+        return self._pair(
+            (kernel_size, kernel_size, channels_in, filters), area * channels_in, area * filters
+        )
+
+
+class RawModel:
+    """A pure forward function over a flat list of arrays, with Keras-like accessors."""
+
+    built = True
+
+    def __init__(self, weights: Weights, forward: Forward, spec: ArchSpec) -> None:
+        self.params, self.apply, self.spec = weights.arrays, forward, spec
+        self._compiled = jax.jit(forward)
+
+    def __call__(self, images: Any) -> Any:
+        return self._compiled(self.params, jnp.asarray(images, jnp.float32))
+
+    def eager_forward(self) -> Callable[[Any], Any]:
+        """The forward pass run op by op, not compiled."""
+        return functools.partial(self.apply, self.params)
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [np.asarray(p) for p in self.params]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        if len(weights) != len(self.params):
+            raise ValueError(f"expected {len(self.params)} weight arrays, got {len(weights)}")
+        self.params = [jnp.asarray(w, jnp.float32) for w in weights]
+
+    def count_params(self) -> int:
+        return sum(int(np.prod(p.shape)) for p in self.params)
+
+
+def _dense(params: Params, index: int, x: jax.Array) -> jax.Array:
+    return x @ params[index] + params[index + 1]
+
+
+def _flatten(x: jax.Array) -> jax.Array:
+    return x.reshape((x.shape[0], -1))
+
+
+def mlp(spec: MlpSpec) -> RawModel:
+    weights = Weights()
+    hidden = weights.dense(math.prod(IMAGE_SHAPE), spec.hidden_units)
+    classifier = weights.dense(spec.hidden_units, NUM_CLASSES)
+
+    def forward(params: Params, images: jax.Array) -> jax.Array:
+        return _dense(params, classifier, jax.nn.relu(_dense(params, hidden, _flatten(images))))
+
+    return RawModel(weights, forward, spec)
+
+
+def cnn(spec: CnnSpec) -> RawModel:
+    weights = Weights()
+    channels = [IMAGE_SHAPE[-1], *spec.filters]
+    convs = [
+        weights.conv(spec.kernel_size, c_in, c_out)
+        for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
+    ]
+    classifier = weights.dense(spec.flat_features(), NUM_CLASSES)
+    window = (1, spec.pool_size, spec.pool_size, 1)
+
+    def forward(params: Params, images: jax.Array) -> jax.Array:
+        x = images
+        for index in convs:
+            x = jax.lax.conv_general_dilated(
+                x, params[index], (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+            )
+            x = jax.nn.relu(x + params[index + 1])
+            x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, window, "VALID")
+        return _dense(params, classifier, _flatten(x))
+
+    return RawModel(weights, forward, spec)
+
+
+def branched(spec: BranchedSpec) -> RawModel:
+    weights = Weights()
+    trunk = weights.dense(math.prod(IMAGE_SHAPE), spec.trunk_units)
+    class_hidden = weights.dense(spec.trunk_units, spec.head_units)
+    class_logits = weights.dense(spec.head_units, NUM_CLASSES)
+    coarse = weights.dense(spec.trunk_units, spec.coarse_classes)
+
+    def forward(params: Params, images: jax.Array) -> dict[str, jax.Array]:
+        features = jax.nn.relu(_dense(params, trunk, _flatten(images)))
+        return {
+            "class": _dense(params, class_logits, jax.nn.relu(_dense(params, class_hidden, features))),
+            "coarse": _dense(params, coarse, features),
+        }
+
+    return RawModel(weights, forward, spec)
+
+
+def residual(spec: ResidualSpec) -> RawModel:
+    weights = Weights()
+    stem = weights.dense(math.prod(IMAGE_SHAPE), spec.units)
+    blocks = [
+        (weights.dense(spec.units, spec.units), weights.dense(spec.units, spec.units))
+        for _ in range(spec.blocks)
+    ]
+    classifier = weights.dense(spec.units, NUM_CLASSES)
+
+    def forward(params: Params, images: jax.Array) -> jax.Array:
+        x = jax.nn.relu(_dense(params, stem, _flatten(images)))
+        for inner, outer in blocks:
+            x = jax.nn.relu(x + _dense(params, outer, jax.nn.relu(_dense(params, inner, x))))
+        return _dense(params, classifier, x)
+
+    return RawModel(weights, forward, spec)
+
+
+def _mean_cross_entropy(labels: jax.Array, logits: jax.Array) -> jax.Array:
+    log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))
+    return -jnp.mean(jnp.take_along_axis(log_probs, labels.astype(jnp.int32)[:, None], axis=1))
+
+
+class LoopTrainer:
+    """The floor's train step: loss, `jax.grad`, Keras's Adam (or SGD) by hand, as one pure
+    function of (params, Adam moments, step count, batch), under `jax.jit` (XLA) unless
+    hardware.xla is off or train.run_eagerly is set. The state is donated to the
+    compiled step, as Keras's JAX trainer donates its own."""
+
+    def __init__(self, model: RawModel, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig) -> None:
+        self.model, self.spec, self.train, self.hardware = model, spec, train, hardware
+        self.jit_compile = hardware.xla and not train.run_eagerly
+
+    def compile(self) -> None:
+        zeros = [jnp.zeros_like(p) for p in self.model.params]
+        self.state = (self.model.params, zeros, [z.copy() for z in zeros], jnp.zeros((), jnp.int32))
+        self.one_step = jax.jit(self._step, donate_argnums=0) if self.jit_compile else self._step
+
+    def _loss(self, params: Params, images: jax.Array, labels: Any) -> jax.Array:
+        outputs = self.model.apply(params, images)
+        if not isinstance(outputs, dict):
+            return _mean_cross_entropy(labels, outputs)
+        weights = loss_weights(self.spec) or {}
+        return sum(w * _mean_cross_entropy(labels[k], outputs[k]) for k, w in weights.items())
+
+    def _step(self, state: tuple, images: jax.Array, labels: Any) -> tuple[tuple, jax.Array]:
+        params, moments, velocities, iterations = state
+        loss, gradients = jax.value_and_grad(self._loss)(params, images, labels)
+        iterations = iterations + 1
+        rate = self.train.learning_rate
+        if self.train.optimizer == "sgd":
+            return (
+                [p - rate * g for p, g in zip(params, gradients, strict=True)],
+                moments,
+                velocities,
+                iterations,
+            ), loss
+        beta_1, beta_2, step = 0.9, 0.999, iterations.astype(jnp.float32)
+        alpha = rate * jnp.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step)
+        moments = [m + (g - m) * (1.0 - beta_1) for m, g in zip(moments, gradients, strict=True)]
+        velocities = [v + (g * g - v) * (1.0 - beta_2) for v, g in zip(velocities, gradients, strict=True)]
+        params = [
+            p - alpha * m / (jnp.sqrt(v) + 1e-7) for p, m, v in zip(params, moments, velocities, strict=True)
+        ]
+        return (params, moments, velocities, iterations), loss
+
+    def execution(self, iterator: Any) -> jax.Array:
+        loss = None
+        for _ in range(self.train.steps_per_execution):
+            images, labels = next(iterator)
+            self.state, loss = self.one_step(self.state, images, labels)
+        self.model.params = self.state[0]
+        return loss
+
+    def fit(self, data: Any, executions: int, clock: StepClock) -> None:
+        clock.start()
+        iterator = iter(data)
+        delay_s = execution_delay_s(self.train)
+        for _ in range(executions):
+            if delay_s:
+                burn(delay_s)
+            np.asarray(self.execution(iterator))  # fetch: the asynchronous work has finished
+            clock.tick()
+
+    def fit_epochs(self, data: Any, steps_per_epoch: int, epochs: int) -> list[float]:
+        iterator = iter(data)
+        seconds = []
+        delay_s = execution_delay_s(self.train)
+        for _ in range(epochs):
+            started = time.perf_counter()
+            for _ in range(steps_per_epoch // self.train.steps_per_execution):
+                if delay_s:
+                    burn(delay_s)
+                loss = self.execution(iterator)
+            np.asarray(loss)
+            seconds.append(time.perf_counter() - started)
+        return seconds
+
+
+def trainer(model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig) -> LoopTrainer:
+    if not isinstance(model, RawModel):
+        raise NotExpressible(
+            "train.loop=custom is a TensorFlow GradientTape loop; on jax, Keras styles train with fit"
+        )
+    if hardware.precision != "float32":
+        raise NotExpressible(f"the raw floor on jax computes in float32 only, not {hardware.precision}")
+    return LoopTrainer(model, spec, train, hardware)
+
+
+def save(model: RawModel, folder: Path) -> Path:
+    path = folder / "weights.npz"
+    np.savez(path, *model.get_weights())
+    return path
+
+
+def load(path: Path, spec: ArchSpec) -> Callable[[np.ndarray], Any]:
+    with np.load(path, allow_pickle=False) as stored:
+        weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+    model = globals()[spec.name](spec)
+    model.set_weights(weights)
+    return model

@@ -1,0 +1,342 @@
+"""The raw style on TensorFlow: `tf.Variable` weights in a `tf.Module`, the forward pass a
+`tf.function`, trained by `LoopTrainer` (a GradientTape step, Keras's Adam written out),
+saved as a SavedModel.
+
+No Keras at all: the floor that shows what Keras itself costs. Weights are
+created eagerly at construction, in the canonical order of `bench.archs`.
+The same loop also trains a Keras model (`train.loop=custom` on TensorFlow).
+
+Initial values follow the draw Keras makes for a layer given no seed: each
+kernel takes an integer seed from Python's `random` module and is filled by a
+stateless glorot-uniform draw from it; biases start at zero. Seeding Python's
+`random` (as `keras.utils.set_random_seed` does) therefore gives the raw model
+the same initial weights as the Keras styles, which `bench.verify` checks.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from bench.archs import IMAGE_SHAPE, NUM_CLASSES, ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
+from bench.config import HardwareConfig, TrainConfig
+from bench.timing import StepClock
+from bench.trainer_common import NumpyBatches, burn, execution_delay_s, loss_weights
+
+Layer = tuple[tf.Variable, tf.Variable]
+
+# Python's `random.randint(1, 1e9)`, the integer seed Keras draws for an unseeded initializer.
+_SEED_RANGE = (1, int(1e9))
+
+
+class Params:
+    """Creates kernel/bias pairs in call order and remembers that order."""
+
+    def __init__(self) -> None:
+        self.variables: list[tf.Variable] = []
+
+    def _pair(self, kernel_shape: tuple[int, ...], fan_in: int, fan_out: int) -> Layer:
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        seed = tf.constant([random.randint(*_SEED_RANGE), 0], dtype=tf.int32)
+        kernel = tf.random.stateless_uniform(kernel_shape, seed=seed, minval=-limit, maxval=limit)
+        pair = (tf.Variable(kernel, name="kernel"), tf.Variable(tf.zeros(kernel_shape[-1]), name="bias"))
+        self.variables += pair
+        return pair
+
+    def dense(self, units_in: int, units_out: int) -> Layer:
+        return self._pair((units_in, units_out), units_in, units_out)
+
+    def conv(self, kernel_size: int, channels_in: int, filters: int) -> Layer:
+        area = kernel_size * kernel_size
+        shape = (kernel_size, kernel_size, channels_in, filters)
+        return self._pair(shape, area * channels_in, area * filters)
+
+
+class RawModel(tf.Module):
+    """A forward function over an ordered list of variables, with Keras-like accessors."""
+
+    built = True
+
+    def __init__(self, params: Params, forward: Callable[[tf.Tensor], Any], name: str) -> None:
+        super().__init__(name=name)
+        self.params = params.variables
+        # float32 weights always; float16/bfloat16 compute under a mixed precision setting.
+        # Read when the forward pass is first traced, so set it before the first call.
+        self.compute_dtype = tf.float32
+
+        def mixed_forward(images: tf.Tensor) -> Any:
+            outputs = forward(tf.cast(images, self.compute_dtype))
+            return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), outputs)
+
+        signature = [tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32)]
+        self.forward = tf.function(mixed_forward, input_signature=signature)
+
+    def __call__(self, images: Any) -> Any:
+        return self.forward(tf.convert_to_tensor(images, dtype=tf.float32))
+
+    def eager_forward(self) -> Callable[[Any], Any]:
+        """The forward pass run eagerly, not through its tf.function."""
+        return self.forward.python_function
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [variable.numpy() for variable in self.params]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        if len(weights) != len(self.params):
+            raise ValueError(f"expected {len(self.params)} weight arrays, got {len(weights)}")
+        for variable, value in zip(self.params, weights, strict=True):
+            variable.assign(value)
+
+    def count_params(self) -> int:
+        return sum(int(np.prod(variable.shape)) for variable in self.params)
+
+
+def dense(x: tf.Tensor, layer: Layer) -> tf.Tensor:
+    kernel, bias = layer
+    return tf.matmul(x, tf.cast(kernel, x.dtype)) + tf.cast(bias, x.dtype)
+
+
+def conv(x: tf.Tensor, layer: Layer) -> tf.Tensor:
+    kernel, bias = layer
+    return tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides=1, padding="VALID") + tf.cast(bias, x.dtype)
+
+
+def flatten(x: tf.Tensor) -> tf.Tensor:
+    return tf.reshape(x, (-1, math.prod(x.shape[1:])))
+
+
+def mlp(spec: MlpSpec) -> RawModel:
+    params = Params()
+    hidden = params.dense(math.prod(IMAGE_SHAPE), spec.hidden_units)
+    classifier = params.dense(spec.hidden_units, NUM_CLASSES)
+
+    def forward(images: tf.Tensor) -> tf.Tensor:
+        return dense(tf.nn.relu(dense(flatten(images), hidden)), classifier)
+
+    return RawModel(params, forward, "raw_mlp")
+
+
+def cnn(spec: CnnSpec) -> RawModel:
+    params = Params()
+    channels = [IMAGE_SHAPE[-1], *spec.filters]
+    convs = [
+        params.conv(spec.kernel_size, c_in, c_out)
+        for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
+    ]
+    classifier = params.dense(spec.flat_features(), NUM_CLASSES)
+
+    def forward(images: tf.Tensor) -> tf.Tensor:
+        x = images
+        for layer in convs:
+            x = tf.nn.relu(conv(x, layer))
+            x = tf.nn.max_pool2d(x, spec.pool_size, strides=spec.pool_size, padding="VALID")
+        return dense(flatten(x), classifier)
+
+    return RawModel(params, forward, "raw_cnn")
+
+
+def branched(spec: BranchedSpec) -> RawModel:
+    params = Params()
+    trunk = params.dense(math.prod(IMAGE_SHAPE), spec.trunk_units)
+    class_hidden = params.dense(spec.trunk_units, spec.head_units)
+    class_logits = params.dense(spec.head_units, NUM_CLASSES)
+    coarse = params.dense(spec.trunk_units, spec.coarse_classes)
+
+    def forward(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        features = tf.nn.relu(dense(flatten(images), trunk))
+        return {
+            "class": dense(tf.nn.relu(dense(features, class_hidden)), class_logits),
+            "coarse": dense(features, coarse),
+        }
+
+    return RawModel(params, forward, "raw_branched")
+
+
+def residual(spec: ResidualSpec) -> RawModel:
+    params = Params()
+    stem = params.dense(math.prod(IMAGE_SHAPE), spec.units)
+    blocks = [
+        (params.dense(spec.units, spec.units), params.dense(spec.units, spec.units))
+        for _ in range(spec.blocks)
+    ]
+    classifier = params.dense(spec.units, NUM_CLASSES)
+
+    def forward(images: tf.Tensor) -> tf.Tensor:
+        x = tf.nn.relu(dense(flatten(images), stem))
+        for inner, outer in blocks:
+            x = tf.nn.relu(x + dense(tf.nn.relu(dense(x, inner)), outer))
+        return dense(x, classifier)
+
+    return RawModel(params, forward, "raw_residual")
+
+
+class LossScale:
+    """Dynamic loss scaling as Keras's LossScaleOptimizer does it for float16:
+    start at 2**15, halve on non-finite gradients (skipping the step), double
+    after 2,000 finite steps in a row."""
+
+    def __init__(self, initial: float = 2.0**15, growth_steps: int = 2000) -> None:
+        self.value = tf.Variable(initial, trainable=False)
+        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.growth_steps = growth_steps
+
+    def scale(self, loss: tf.Tensor) -> tf.Tensor:
+        return loss * self.value
+
+    def unscale(self, gradients: list[tf.Tensor]) -> tuple[list[tf.Tensor], tf.Tensor]:
+        unscaled = [g / self.value for g in gradients]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in unscaled])
+        grow = tf.logical_and(finite, self.good_steps + 1 >= self.growth_steps)
+        zero = tf.constant(0, tf.int64)
+        self.good_steps.assign(tf.where(finite, tf.where(grow, zero, self.good_steps + 1), zero))
+        self.value.assign(tf.where(finite, tf.where(grow, self.value * 2.0, self.value), self.value / 2.0))
+        return unscaled, finite
+
+
+class LoopTrainer:
+    """A train step over a GradientTape with Keras's Adam (or SGD) arithmetic by hand.
+
+    Mirrors Keras's structure: the step itself may be XLA-compiled, and an outer
+    tf.function pulls `steps_per_execution` batches from the iterator and runs it.
+    The same loop for the raw model (its `forward` and `params`) and for a Keras
+    model (`model(x, training=True)` and its trainable variables).
+    """
+
+    def __init__(self, model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig) -> None:
+        self.model, self.spec, self.train, self.hardware = model, spec, train, hardware
+        self.jit_compile = hardware.xla and not train.run_eagerly
+        if isinstance(model, RawModel):
+            self.forward, self.params = model.forward, model.params
+        else:  # a Keras model
+            self.forward = functools.partial(model.__call__, training=True)
+            self.params = list(model.trainable_variables)
+
+    def compile(self) -> None:
+        variables = self.params
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.moments = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in variables]
+        self.velocities = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in variables]
+        self.loss_scale = LossScale() if self.hardware.precision == "mixed_float16" else None
+        if self.train.run_eagerly:
+            self.one_step, self.execution = self._step, self._execution
+        else:
+            # Plain Python loops over constants: nothing for autograph to convert, so skip it.
+            self.one_step = tf.function(self._step, jit_compile=self.hardware.xla, autograph=False)
+            self.execution = tf.function(self._execution, autograph=False)
+
+    def _loss(self, images: tf.Tensor, labels: Any) -> tf.Tensor:
+        outputs = self.forward(images)
+        if not isinstance(outputs, dict):
+            return _mean_cross_entropy(labels, outputs)
+        weights = loss_weights(self.spec) or {}
+        return tf.add_n([w * _mean_cross_entropy(labels[k], outputs[k]) for k, w in weights.items()])
+
+    def _step(self, images: tf.Tensor, labels: Any) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = self._loss(images, labels)
+            scaled = self.loss_scale.scale(loss) if self.loss_scale else loss
+        gradients = tape.gradient(scaled, self.params)
+        if self.loss_scale:
+            gradients, finite = self.loss_scale.unscale(gradients)
+            tf.cond(finite, lambda: self._apply(gradients), tf.no_op)
+        else:
+            self._apply(gradients)
+        return loss
+
+    def _apply(self, gradients: list[tf.Tensor]) -> tf.Operation:
+        self.iterations.assign_add(1)
+        if self.train.optimizer == "sgd":
+            for variable, gradient in zip(self.params, gradients, strict=True):
+                variable.assign_sub(self.train.learning_rate * gradient)
+        else:
+            self._adam(gradients)
+        return tf.no_op()
+
+    def _adam(self, gradients: list[tf.Tensor], beta_1: float = 0.9, beta_2: float = 0.999) -> None:
+        """keras.optimizers.Adam's update with its defaults (epsilon 1e-7), written out."""
+        step = tf.cast(self.iterations, tf.float32)
+        alpha = self.train.learning_rate * tf.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step)
+        triples = zip(self.params, self.moments, self.velocities, strict=True)
+        for (variable, m, v), gradient in zip(triples, gradients, strict=True):
+            m.assign_add((gradient - m) * (1.0 - beta_1))
+            v.assign_add((tf.square(gradient) - v) * (1.0 - beta_2))
+            variable.assign_sub(alpha * m / (tf.sqrt(v) + 1e-7))
+
+    def _execution(self, iterator: Any) -> tf.Tensor:
+        loss = tf.constant(0.0)
+        for _ in range(self.train.steps_per_execution):
+            images, labels = next(iterator)
+            loss = self.one_step(images, labels)
+        return loss
+
+    def fit(self, data: Any, executions: int, clock: StepClock) -> None:
+        clock.start()
+        iterator = iter(as_dataset(data))  # inside the first interval, where Keras's fit opens its iterator
+        delay_s = execution_delay_s(self.train)
+        for _ in range(executions):
+            if delay_s:
+                burn(delay_s)
+            self.execution(iterator).numpy()  # fetch: the execution has really finished
+            clock.tick()
+
+    def fit_epochs(self, data: Any, steps_per_epoch: int, epochs: int) -> list[float]:
+        iterator = iter(as_dataset(data))
+        seconds = []
+        delay_s = execution_delay_s(self.train)
+        for _ in range(epochs):
+            started = time.perf_counter()
+            for _ in range(steps_per_epoch // self.train.steps_per_execution):
+                if delay_s:
+                    burn(delay_s)
+                loss = self.execution(iterator)
+            np.asarray(loss)
+            seconds.append(time.perf_counter() - started)
+        return seconds
+
+
+def _mean_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    labels = tf.cast(labels, tf.int32)
+    logits = tf.cast(logits, tf.float32)
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+
+
+COMPUTE_DTYPES = {"float32": tf.float32, "mixed_float16": tf.float16, "mixed_bfloat16": tf.bfloat16}
+
+
+def trainer(model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig) -> LoopTrainer:
+    """The loop for the raw model (computing in the precision's dtype: it reads no Keras
+    policy) or for a Keras model in train.loop=custom."""
+    if isinstance(model, RawModel):
+        model.compute_dtype = COMPUTE_DTYPES[hardware.precision]
+    return LoopTrainer(model, spec, train, hardware)
+
+
+def as_dataset(data: Any) -> tf.data.Dataset:
+    """tf.data as it is, or the NumPy pipeline wrapped the way Keras's fit wraps a generator on
+    TensorFlow (`from_generator`): a loop compiled with tf.function must pull its batches
+    from a tf.data iterator, or it would trace one batch in as a constant."""
+    if not isinstance(data, NumpyBatches):
+        return data
+    images, labels = next(iter(data))
+    signature = tf.nest.map_structure(
+        lambda a: tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)), (images, labels)
+    )
+    return tf.data.Dataset.from_generator(lambda: iter(data), output_signature=signature)
+
+
+def save(model: RawModel, folder: Path) -> Path:
+    tf.saved_model.save(model, str(folder / "saved_model"))
+    return folder / "saved_model"
+
+
+def load(path: Path, spec: ArchSpec) -> Callable[[np.ndarray], Any]:
+    restored = tf.saved_model.load(str(path))
+    return lambda images: restored.forward(tf.convert_to_tensor(images, tf.float32))
