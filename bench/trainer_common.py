@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from bench.archs import ArchSpec, BranchedSpec, is_multi_output
 from bench.config import TrainConfig
 from bench.data import coarse_labels
+from bench.timing import StepClock
 
 
 def targets(spec: ArchSpec, labels: np.ndarray, dataset: str) -> Any:
@@ -63,3 +65,57 @@ class NumpyBatches:
             order = rng.permutation(len(self.images))
             for start in range(0, per_pass * self.batch_size, self.batch_size):
                 yield self._take(order[start : start + self.batch_size])
+
+
+class LoopDriver:
+    """`fit` and `fit_epochs` for a hand-written loop (every raw floor's trainer), the same
+    on every backend: a subclass gives `execution(iterator)` (one execution, which may
+    return before its work is done), `fetch(value)` (waits for it, on the host) and, if its
+    loop needs another kind of iterator, `iterate(data)`."""
+
+    train: TrainConfig
+
+    def execution(self, iterator: Any) -> Any:
+        raise NotImplementedError
+
+    def fetch(self, value: Any) -> Any:
+        return np.asarray(value)
+
+    def iterate(self, data: Any) -> Iterator[Any]:
+        return iter(data)
+
+    def fit(self, data: Any, executions: int, clock: StepClock) -> None:
+        clock.start()
+        iterator = self.iterate(data)  # inside the first interval, where Keras's fit opens its iterator
+        delay_s = execution_delay_s(self.train)
+        for _ in range(executions):
+            if delay_s:
+                burn(delay_s)
+            self.fetch(self.execution(iterator))  # the execution has really finished
+            clock.tick()
+
+    def fit_epochs(self, data: Any, steps_per_epoch: int, epochs: int) -> list[float]:
+        iterator = self.iterate(data)
+        seconds = []
+        delay_s = execution_delay_s(self.train)
+        for _ in range(epochs):
+            started = time.perf_counter()
+            for _ in range(steps_per_epoch // self.train.steps_per_execution):
+                if delay_s:
+                    burn(delay_s)
+                loss = self.execution(iterator)
+            self.fetch(loss)
+            seconds.append(time.perf_counter() - started)
+        return seconds
+
+
+def save_arrays(weights: list[np.ndarray], folder: Path) -> Path:
+    """A floor's weights as one NumPy .npz file (no pickle)."""
+    path = folder / "weights.npz"
+    np.savez(path, *weights)
+    return path
+
+
+def load_arrays(path: Path) -> list[np.ndarray]:
+    with np.load(path, allow_pickle=False) as stored:
+        return [stored[f"arr_{i}"] for i in range(len(stored.files))]

@@ -6,8 +6,9 @@ and returning a model that is constructed but not necessarily built. A style
 that cannot express an architecture raises `NotExpressible` from that
 function, with the reason; callers record the cell as not applicable.
 
-Models are duck-typed: Keras models and `bench.styles.raw.RawModel` both offer
-`__call__`, `get_weights`, `set_weights`, `count_params` and `built`.
+Models are duck-typed: Keras models and each raw floor's `RawModel`
+(bench/styles/raw/, one per backend) all offer `__call__`, `get_weights`,
+`set_weights`, `count_params` and `built`.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ identical. This module picks the floor of the backend this process runs.
 from __future__ import annotations
 
 import importlib
+import math
+import random
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +21,43 @@ from typing import Any
 from bench import backends
 from bench.archs import ArchSpec
 from bench.config import HardwareConfig, TrainConfig
+from bench.styles import NotExpressible
+from bench.trainer_common import load_arrays, save_arrays
+
+# Python's `random.randint(1, 1e9)`: the integer seed Keras draws for an unseeded initializer.
+SEED_RANGE = (1, int(1e9))
+
+
+class Draws:
+    """Kernel/bias pairs drawn in call order as Keras draws them (glorot-uniform kernels, each
+    from an integer seed out of Python's `random`; zero biases) into one flat list; each
+    pair's index into it. A floor's subclass draws with its framework: `kernel`, `bias`."""
+
+    def __init__(self) -> None:
+        self.arrays: list[Any] = []
+
+    def kernel(self, shape: tuple[int, ...], limit: float, seed: int) -> Any:
+        raise NotImplementedError
+
+    def bias(self, size: int) -> Any:
+        raise NotImplementedError
+
+    def _pair(self, kernel_shape: tuple[int, ...], fan_in: int, fan_out: int) -> int:
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        self.arrays += [
+            self.kernel(kernel_shape, limit, random.randint(*SEED_RANGE)),
+            self.bias(kernel_shape[-1]),
+        ]
+        return len(self.arrays) - 2
+
+    def dense(self, units_in: int, units_out: int) -> int:
+        return self._pair((units_in, units_out), units_in, units_out)
+
+    def conv(self, kernel_size: int, channels_in: int, filters: int) -> int:
+        area = kernel_size * kernel_size
+        return self._pair(
+            (kernel_size, kernel_size, channels_in, filters), area * channels_in, area * filters
+        )
 
 
 def floor(backend: str | None = None) -> ModuleType:
@@ -43,8 +82,19 @@ def residual(spec: ArchSpec) -> Any:
 
 
 def trainer(model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig) -> Any:
-    """The floor's own trainer for its model (on TensorFlow, also for a Keras model in the custom loop)."""
-    return floor().trainer(model, spec, train, hardware)
+    """The floor's own trainer for its model; on TensorFlow also for a Keras model in the
+    custom loop and in half precision. Raises NotExpressible where the floor has neither."""
+    module = floor()
+    if hasattr(module, "trainer"):
+        return module.trainer(model, spec, train, hardware)
+    backend = backends.current()
+    if not is_raw(model):
+        raise NotExpressible(
+            f"train.loop=custom is a TensorFlow GradientTape loop; on {backend}, Keras styles train with fit"
+        )
+    if hardware.precision != "float32":
+        raise NotExpressible(f"the raw floor on {backend} computes in float32 only, not {hardware.precision}")
+    return module.LoopTrainer(model, spec, train, hardware)
 
 
 def is_raw(model: Any) -> bool:
@@ -52,9 +102,16 @@ def is_raw(model: Any) -> bool:
 
 
 def save(model: Any, folder: Path) -> Path:
-    return floor().save(model, folder)
+    """The floor's own format (a SavedModel on TensorFlow), else its weights as NumPy arrays."""
+    module = floor()
+    return module.save(model, folder) if hasattr(module, "save") else save_arrays(model.get_weights(), folder)
 
 
 def load(path: Path, spec: ArchSpec) -> Any:
     """A callable that maps images to the saved model's outputs."""
-    return floor().load(path, spec)
+    module = floor()
+    if hasattr(module, "load"):
+        return module.load(path, spec)
+    model = getattr(module, spec.name)(spec)
+    model.set_weights(load_arrays(path))
+    return model

@@ -12,11 +12,7 @@ initial weights as the Keras styles on JAX, which `bench verify --backend jax` c
 from __future__ import annotations
 
 import functools
-import math
-import random
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -25,37 +21,22 @@ import numpy as np
 
 from bench.archs import IMAGE_SHAPE, NUM_CLASSES, ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
 from bench.config import HardwareConfig, TrainConfig
-from bench.styles import NotExpressible
-from bench.timing import StepClock
-from bench.trainer_common import burn, execution_delay_s, loss_weights
+from bench.styles.raw import Draws, dense
+from bench.trainer_common import LoopDriver, loss_weights
 
 Params = list[jax.Array]
 Forward = Callable[[Params, jax.Array], Any]
-# Python's `random.randint(1, 1e9)`, the integer seed Keras draws for an unseeded initializer.
-_SEED_RANGE = (1, int(1e9))
 
 
-class Weights:
-    """Draws kernel/bias pairs in call order; each pair's index into the flat list."""
+class Weights(Draws):
+    """Keras's draw on JAX: `jax.random.uniform` keyed by `[seed, 0]` (uint32)."""
 
-    def __init__(self) -> None:
-        self.arrays: Params = []
+    def kernel(self, shape: tuple[int, ...], limit: float, seed: int) -> jax.Array:
+        key = jnp.asarray([seed, 0], dtype=jnp.uint32)
+        return jax.random.uniform(key, shape, dtype=jnp.float32, minval=-limit, maxval=limit)
 
-    def _pair(self, kernel_shape: tuple[int, ...], fan_in: int, fan_out: int) -> int:
-        limit = math.sqrt(6.0 / (fan_in + fan_out))
-        key = jnp.asarray([random.randint(*_SEED_RANGE), 0], dtype=jnp.uint32)
-        kernel = jax.random.uniform(key, kernel_shape, dtype=jnp.float32, minval=-limit, maxval=limit)
-        self.arrays += [kernel, jnp.zeros(kernel_shape[-1], jnp.float32)]
-        return len(self.arrays) - 2
-
-    def dense(self, units_in: int, units_out: int) -> int:
-        return self._pair((units_in, units_out), units_in, units_out)
-
-    def conv(self, kernel_size: int, channels_in: int, filters: int) -> int:
-        area = kernel_size * kernel_size
-        return self._pair(
-            (kernel_size, kernel_size, channels_in, filters), area * channels_in, area * filters
-        )
+    def bias(self, size: int) -> jax.Array:
+        return jnp.zeros(size, jnp.float32)
 
 
 class RawModel:
@@ -86,23 +67,19 @@ class RawModel:
         return sum(int(np.prod(p.shape)) for p in self.params)
 
 
-def _dense(params: Params, index: int, x: jax.Array) -> jax.Array:
-    return x @ params[index] + params[index + 1]
-
-
-def _flatten(x: jax.Array) -> jax.Array:
-    return x.reshape((x.shape[0], -1))
-
-
 def mlp(spec: MlpSpec) -> RawModel:
     weights = Weights()
-    hidden = weights.dense(math.prod(IMAGE_SHAPE), spec.hidden_units)
-    classifier = weights.dense(spec.hidden_units, NUM_CLASSES)
+    return RawModel(weights, dense.mlp(spec, weights, jax.nn.relu), spec)
 
-    def forward(params: Params, images: jax.Array) -> jax.Array:
-        return _dense(params, classifier, jax.nn.relu(_dense(params, hidden, _flatten(images))))
 
-    return RawModel(weights, forward, spec)
+def branched(spec: BranchedSpec) -> RawModel:
+    weights = Weights()
+    return RawModel(weights, dense.branched(spec, weights, jax.nn.relu), spec)
+
+
+def residual(spec: ResidualSpec) -> RawModel:
+    weights = Weights()
+    return RawModel(weights, dense.residual(spec, weights, jax.nn.relu), spec)
 
 
 def cnn(spec: CnnSpec) -> RawModel:
@@ -123,42 +100,7 @@ def cnn(spec: CnnSpec) -> RawModel:
             )
             x = jax.nn.relu(x + params[index + 1])
             x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, window, "VALID")
-        return _dense(params, classifier, _flatten(x))
-
-    return RawModel(weights, forward, spec)
-
-
-def branched(spec: BranchedSpec) -> RawModel:
-    weights = Weights()
-    trunk = weights.dense(math.prod(IMAGE_SHAPE), spec.trunk_units)
-    class_hidden = weights.dense(spec.trunk_units, spec.head_units)
-    class_logits = weights.dense(spec.head_units, NUM_CLASSES)
-    coarse = weights.dense(spec.trunk_units, spec.coarse_classes)
-
-    def forward(params: Params, images: jax.Array) -> dict[str, jax.Array]:
-        features = jax.nn.relu(_dense(params, trunk, _flatten(images)))
-        return {
-            "class": _dense(params, class_logits, jax.nn.relu(_dense(params, class_hidden, features))),
-            "coarse": _dense(params, coarse, features),
-        }
-
-    return RawModel(weights, forward, spec)
-
-
-def residual(spec: ResidualSpec) -> RawModel:
-    weights = Weights()
-    stem = weights.dense(math.prod(IMAGE_SHAPE), spec.units)
-    blocks = [
-        (weights.dense(spec.units, spec.units), weights.dense(spec.units, spec.units))
-        for _ in range(spec.blocks)
-    ]
-    classifier = weights.dense(spec.units, NUM_CLASSES)
-
-    def forward(params: Params, images: jax.Array) -> jax.Array:
-        x = jax.nn.relu(_dense(params, stem, _flatten(images)))
-        for inner, outer in blocks:
-            x = jax.nn.relu(x + _dense(params, outer, jax.nn.relu(_dense(params, inner, x))))
-        return _dense(params, classifier, x)
+        return dense.linear(params, classifier, dense.flatten(x))
 
     return RawModel(weights, forward, spec)
 
@@ -168,7 +110,7 @@ def _mean_cross_entropy(labels: jax.Array, logits: jax.Array) -> jax.Array:
     return -jnp.mean(jnp.take_along_axis(log_probs, labels.astype(jnp.int32)[:, None], axis=1))
 
 
-class LoopTrainer:
+class LoopTrainer(LoopDriver):
     """The floor's train step: loss, `jax.grad`, Keras's Adam (or SGD) by hand, as one pure
     function of (params, Adam moments, step count, batch), under `jax.jit` (XLA) unless
     hardware.xla is off or train.run_eagerly is set. The state is donated to the
@@ -218,51 +160,3 @@ class LoopTrainer:
             self.state, loss = self.one_step(self.state, images, labels)
         self.model.params = self.state[0]
         return loss
-
-    def fit(self, data: Any, executions: int, clock: StepClock) -> None:
-        clock.start()
-        iterator = iter(data)
-        delay_s = execution_delay_s(self.train)
-        for _ in range(executions):
-            if delay_s:
-                burn(delay_s)
-            np.asarray(self.execution(iterator))  # fetch: the asynchronous work has finished
-            clock.tick()
-
-    def fit_epochs(self, data: Any, steps_per_epoch: int, epochs: int) -> list[float]:
-        iterator = iter(data)
-        seconds = []
-        delay_s = execution_delay_s(self.train)
-        for _ in range(epochs):
-            started = time.perf_counter()
-            for _ in range(steps_per_epoch // self.train.steps_per_execution):
-                if delay_s:
-                    burn(delay_s)
-                loss = self.execution(iterator)
-            np.asarray(loss)
-            seconds.append(time.perf_counter() - started)
-        return seconds
-
-
-def trainer(model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig) -> LoopTrainer:
-    if not isinstance(model, RawModel):
-        raise NotExpressible(
-            "train.loop=custom is a TensorFlow GradientTape loop; on jax, Keras styles train with fit"
-        )
-    if hardware.precision != "float32":
-        raise NotExpressible(f"the raw floor on jax computes in float32 only, not {hardware.precision}")
-    return LoopTrainer(model, spec, train, hardware)
-
-
-def save(model: RawModel, folder: Path) -> Path:
-    path = folder / "weights.npz"
-    np.savez(path, *model.get_weights())
-    return path
-
-
-def load(path: Path, spec: ArchSpec) -> Callable[[np.ndarray], Any]:
-    with np.load(path, allow_pickle=False) as stored:
-        weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
-    model = globals()[spec.name](spec)
-    model.set_weights(weights)
-    return model

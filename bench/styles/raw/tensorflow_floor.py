@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import math
 import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,7 @@ import tensorflow as tf
 
 from bench.archs import IMAGE_SHAPE, NUM_CLASSES, ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
 from bench.config import HardwareConfig, TrainConfig
-from bench.timing import StepClock
-from bench.trainer_common import NumpyBatches, burn, execution_delay_s, loss_weights
+from bench.trainer_common import LoopDriver, NumpyBatches, loss_weights
 
 Layer = tuple[tf.Variable, tf.Variable]
 
@@ -201,7 +199,7 @@ class LossScale:
         return unscaled, finite
 
 
-class LoopTrainer:
+class LoopTrainer(LoopDriver):
     """A train step over a GradientTape with Keras's Adam (or SGD) arithmetic by hand.
 
     Mirrors Keras's structure: the step itself may be XLA-compiled, and an outer
@@ -270,36 +268,18 @@ class LoopTrainer:
             v.assign_add((tf.square(gradient) - v) * (1.0 - beta_2))
             variable.assign_sub(alpha * m / (tf.sqrt(v) + 1e-7))
 
+    def iterate(self, data: Any) -> Any:
+        return iter(as_dataset(data))
+
+    def fetch(self, value: tf.Tensor) -> np.ndarray:
+        return value.numpy()
+
     def _execution(self, iterator: Any) -> tf.Tensor:
         loss = tf.constant(0.0)
         for _ in range(self.train.steps_per_execution):
             images, labels = next(iterator)
             loss = self.one_step(images, labels)
         return loss
-
-    def fit(self, data: Any, executions: int, clock: StepClock) -> None:
-        clock.start()
-        iterator = iter(as_dataset(data))  # inside the first interval, where Keras's fit opens its iterator
-        delay_s = execution_delay_s(self.train)
-        for _ in range(executions):
-            if delay_s:
-                burn(delay_s)
-            self.execution(iterator).numpy()  # fetch: the execution has really finished
-            clock.tick()
-
-    def fit_epochs(self, data: Any, steps_per_epoch: int, epochs: int) -> list[float]:
-        iterator = iter(as_dataset(data))
-        seconds = []
-        delay_s = execution_delay_s(self.train)
-        for _ in range(epochs):
-            started = time.perf_counter()
-            for _ in range(steps_per_epoch // self.train.steps_per_execution):
-                if delay_s:
-                    burn(delay_s)
-                loss = self.execution(iterator)
-            np.asarray(loss)
-            seconds.append(time.perf_counter() - started)
-        return seconds
 
 
 def _mean_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
