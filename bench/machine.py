@@ -1,5 +1,5 @@
 """Where a result was measured: versions, hardware and git commit, known without
-importing TensorFlow (the runtime's own facts and the matmul peak: bench/runtime.py)."""
+importing TensorFlow (the runtime's own facts and the matmul peak: bench/runtime/)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """One configuration: build, train, time, evaluate -> one record (numbers, never text).
 
 Phases, in order, each timed on its own (see README "Metrics"): runtime
-settings applied, read back and the runtime started (bench/runtime.py) ->
+settings applied, read back and the runtime started (bench/runtime/) ->
 construct -> build -> (reference check, untimed) -> compile -> first execution
 -> warm-up executions -> timed executions (per-step clock) -> block clock ->
 full epochs -> machine-speed anchor (bench/anchor.py) -> evaluation -> forward
