@@ -172,11 +172,9 @@ def verify_command(args: Sequence[str]) -> int:
     options = parser.parse_args(list(args))
     if not backends.installed(options.backend):
         raise SystemExit(f"bench verify: error: {backends.missing_reason(options.backend)}")
-    backends.select(options.backend)
-    if options.backend != "tensorflow":
-        from bench.runtime.common import keep_tensorflow_out
+    from bench import runtime
 
-        keep_tensorflow_out()
+    runtime.use(options.backend)
     from bench import verify
     from bench.summary import verify_table
 

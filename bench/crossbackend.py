@@ -116,10 +116,8 @@ def all_identical(rows: Sequence[tuple[str, str, str, float | None, str]]) -> bo
 
 if __name__ == "__main__":
     backend, weights, outputs, archs, style_list = sys.argv[1:6]
-    backends.select(backend)
-    if backend != "tensorflow":
-        from bench.runtime.common import keep_tensorflow_out
+    from bench import runtime
 
-        keep_tensorflow_out()
+    runtime.use(backend)
     results = outputs_with_weights(Path(weights), archs.split(","), style_list.split(","))
     np.savez(outputs, **results)

@@ -104,6 +104,11 @@ def pipeline(images: np.ndarray, labels: Any, batch_size: int, seed: int, kind: 
     return dataset
 
 
+def pipeline_for(config: RunConfig, arrays: tuple[np.ndarray, Any]) -> Any:
+    """A trial's pipeline over (images, labels): its batch size, seed and pipeline kind."""
+    return pipeline(*arrays, config.train.batch_size, config.train.seed, pipeline_kind(config))
+
+
 def _fit_input(data: Any) -> Any:
     """What Keras's fit takes: a tf.data dataset as it is, the NumPy pipeline as a new
     generator (Keras wraps it in its generator adapter on every backend)."""

@@ -96,9 +96,7 @@ def build_phases(config: RunConfig, record: dict[str, Any]) -> Any:
 def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, record: dict[str, Any]) -> None:
     """First execution, warm-up, timed executions, then full epochs."""
     train = config.train
-    batches = training.pipeline(
-        *train_arrays(config, dataset), train.batch_size, train.seed, training.pipeline_kind(config)
-    )
+    batches = training.pipeline_for(config, train_arrays(config, dataset))
     per_execution = train.steps_per_execution
     warmup_executions = -(-train.warmup_steps // per_execution)
     clock = StepClock()
@@ -157,8 +155,7 @@ def warm_up_process(config: RunConfig, arrays: tuple[np.ndarray, Any]) -> None:
         config, style=styles.REFERENCE_STYLE, train=dataclasses.replace(config.train, inject_delay_ms=0.0)
     )
     trainer = build_phases(member, {})
-    kind = training.pipeline_kind(config)
-    trainer.fit(training.pipeline(*arrays, config.train.batch_size, config.train.seed, kind), 2, StepClock())
+    trainer.fit(training.pipeline_for(config, arrays), 2, StepClock())
 
 
 def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[str, Any]]:
@@ -183,9 +180,7 @@ def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[
             record.update(status="not_applicable", reason=str(reason))
             continue
         # each member its own pipeline with the same seed: every style sees the same batches
-        batches = training.pipeline(
-            *arrays, config.train.batch_size, config.train.seed, training.pipeline_kind(config)
-        )
+        batches = training.pipeline_for(config, arrays)
         first_executions(member, trainer, batches, record)
         active.append((member, trainer, batches, record))
     gaps: dict[int, list[np.ndarray]] = {id(r): [] for *_, r in active}

@@ -21,8 +21,8 @@ import time
 import numpy as np
 import pytest
 
-from bench import backends, data, trainer_common, training
-from bench.trial import build_phases, load_data, start_runtime, training_phases
+from bench import backends, training
+from bench.trial import build_phases, load_data, start_runtime, train_arrays, training_phases
 
 pytestmark = pytest.mark.slow
 # Rounds and steps per round: more for the millisecond MLP, whose steps are noisiest.
@@ -61,9 +61,7 @@ def measured_ratio(run_config, style: str, arch: str) -> float:
     record: dict = {}
     trainer = build_phases(config, record)
     dataset = load_data(config.data, config.backend)
-    labels = trainer_common.targets(config.arch, dataset.y_train, dataset.provenance.dataset)
-    kind = training.pipeline_kind(config)
-    batches = training.pipeline(data.model_inputs(dataset.x_train), labels, 128, config.train.seed, kind)
+    batches = training.pipeline_for(config, train_arrays(config, dataset))
     suite, independent = [], []
     for _ in range(rounds):
         training_phases(config, trainer, dataset, record)

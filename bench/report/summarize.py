@@ -115,10 +115,10 @@ def axis_costs(
     rows, compared = [], []
     for (_, who), group in labelled.groupby(["rest", "who"], sort=False):
         base = group[group["value"] == reference]
+        if base.empty:
+            continue
         for value in sorted(set(group["value"]) - {reference}):
             candidate = group[group["value"] == value]
-            if base.empty:
-                continue
             for metric in metrics:
                 a, b = candidate[metric].to_numpy(float), base[metric].to_numpy(float)
                 compared.append(stats.compare(a, b, margin=margin, paired=False))

@@ -19,14 +19,30 @@ from typing import Any
 
 from bench import backends
 from bench.config import HardwareConfig
-from bench.runtime.common import COMPUTE_DTYPES, SettingsNotApplied, available_cores
+from bench.runtime.common import COMPUTE_DTYPES, SettingsNotApplied, available_cores, keep_tensorflow_out
 
-__all__ = ["COMPUTE_DTYPES", "SettingsNotApplied", "available_cores", "configure", "for_backend", "probe"]
+__all__ = [
+    "COMPUTE_DTYPES",
+    "SettingsNotApplied",
+    "available_cores",
+    "configure",
+    "for_backend",
+    "probe",
+    "use",
+]
 
 
 def for_backend(backend: str | None = None) -> ModuleType:
     """The runtime module of `backend` (default: the one this process runs)."""
     return importlib.import_module(f"bench.runtime.{backend or backends.current()}_runtime")
+
+
+def use(backend: str, device: str = "cpu") -> None:
+    """Make `backend` this process's Keras backend (before Keras is imported; raises
+    BackendMismatch after) and, on jax or torch, keep TensorFlow out of the process."""
+    backends.select(backend, device)
+    if backend != "tensorflow":
+        keep_tensorflow_out()
 
 
 def configure(hardware: HardwareConfig, backend: str = backends.DEFAULT) -> dict[str, Any]:
@@ -39,17 +55,13 @@ def configure(hardware: HardwareConfig, backend: str = backends.DEFAULT) -> dict
     if not backends.installed(backend):
         return {"skipped": backends.missing_reason(backend)}
     try:
-        backends.select(backend, hardware.device)
+        use(backend, hardware.device)
     except backends.BackendMismatch as error:
         raise SettingsNotApplied(str(error)) from error
     import keras
 
     if keras.backend.backend() != backend:
         raise SettingsNotApplied(f"backend={backend} asked, but Keras runs on {keras.backend.backend()}")
-    if backend != "tensorflow":
-        from bench.runtime.common import keep_tensorflow_out
-
-        keep_tensorflow_out()
     settings = for_backend(backend).configure(hardware)
     if "skipped" in settings:
         return settings
