@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from bench import backends
-from bench.archs import ArchSpec
+from bench.archs import IMAGE_SHAPE, NUM_CLASSES, ArchSpec, CnnSpec
 from bench.config import HardwareConfig, TrainConfig
 from bench.styles import NotExpressible
 from bench.trainer_common import load_arrays, save_arrays
@@ -58,6 +58,17 @@ class Draws:
         return self._pair(
             (kernel_size, kernel_size, channels_in, filters), area * channels_in, area * filters
         )
+
+
+def cnn_draws(spec: CnnSpec, weights: Draws) -> tuple[list[int], int]:
+    """The cnn's weights in Keras's order: one conv pair per filter count, then the
+    classifier; their indexes into the flat list."""
+    channels = [IMAGE_SHAPE[-1], *spec.filters]
+    convs = [
+        weights.conv(spec.kernel_size, c_in, c_out)
+        for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
+    ]
+    return convs, weights.dense(spec.flat_features(), NUM_CLASSES)
 
 
 def floor(backend: str | None = None) -> ModuleType:

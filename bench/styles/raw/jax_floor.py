@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bench.archs import IMAGE_SHAPE, NUM_CLASSES, ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
+from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
 from bench.config import HardwareConfig, TrainConfig
-from bench.styles.raw import Draws, dense
+from bench.styles.raw import Draws, cnn_draws, dense
 from bench.trainer_common import LoopDriver, loss_weights
 
 Params = list[jax.Array]
@@ -84,12 +84,7 @@ def residual(spec: ResidualSpec) -> RawModel:
 
 def cnn(spec: CnnSpec) -> RawModel:
     weights = Weights()
-    channels = [IMAGE_SHAPE[-1], *spec.filters]
-    convs = [
-        weights.conv(spec.kernel_size, c_in, c_out)
-        for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
-    ]
-    classifier = weights.dense(spec.flat_features(), NUM_CLASSES)
+    convs, classifier = cnn_draws(spec, weights)
     window = (1, spec.pool_size, spec.pool_size, 1)
 
     def forward(params: Params, images: jax.Array) -> jax.Array:

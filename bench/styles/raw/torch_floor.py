@@ -20,9 +20,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.archs import IMAGE_SHAPE, NUM_CLASSES, ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
+from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
 from bench.config import HardwareConfig, TrainConfig
-from bench.styles.raw import Draws, dense
+from bench.styles.raw import Draws, cnn_draws, dense
 from bench.trainer_common import LoopDriver, loss_weights
 
 Params = list[torch.Tensor]
@@ -94,12 +94,7 @@ def residual(spec: ResidualSpec) -> RawModel:
 
 def cnn(spec: CnnSpec) -> RawModel:
     weights = Weights()
-    channels = [IMAGE_SHAPE[-1], *spec.filters]
-    convs = [
-        weights.conv(spec.kernel_size, c_in, c_out)
-        for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
-    ]
-    classifier = weights.dense(spec.flat_features(), NUM_CLASSES)
+    convs, classifier = cnn_draws(spec, weights)
 
     def forward(params: Params, images: torch.Tensor) -> torch.Tensor:
         x = images.permute(0, 3, 1, 2)  # NHWC -> NCHW
