@@ -79,7 +79,7 @@ def _matches_reference(model: Any, spec: archs.ArchSpec) -> bool:
 
 def build_phases(config: RunConfig, record: dict[str, Any]) -> Any:
     """Construct, build and compile, each timed; returns the trainer."""
-    runtime.for_backend(config.backend).seed(config.train.seed)
+    runtime.seed(config.train.seed)
     with elapsed_ms(record, "construct_ms"):
         model = styles.construct(config.style, config.arch)
     with elapsed_ms(record, "build_ms"):
@@ -247,10 +247,11 @@ def latency_phases(model: Any, images: np.ndarray, config: RunConfig, record: di
     fetched calls, more until `latency_budget_ms` is spent, after one untimed call (which
     traces and compiles the compiled call). Direct calls take a tensor
     (converted once, untimed), predict and predict_on_batch the NumPy array a user passes."""
-    backend = runtime.for_backend()
+    import keras
+
     for size in LATENCY_BATCHES:
         array = images[:size]
-        tensor = backend.to_tensor(array)
+        tensor = keras.ops.convert_to_tensor(array)  # on the backend's device
         for kind, call in latency_calls(model, config.hardware.xla).items():
             batch = array if kind.startswith("predict") else tensor
             record[f"{kind}_ms_b{size}"] = (

@@ -98,7 +98,7 @@ LOSS_TRAJECTORY = """
     fixed = [next(batches) for _ in range(20)]
     out = {{}}
     for style in {styles}:
-        runtime.for_backend(backend).seed(0)
+        runtime.seed(0)
         model = styles.build(style, default_spec("mlp"))
         model.set_weights([weights[f"mlp/{{i}}"] for i in range(4)])
         model.compile(optimizer=keras.optimizers.Adam(1e-3),

@@ -3,9 +3,9 @@
 Each backend's module (`tensorflow_runtime`, `jax_runtime`, `torch_runtime`) owns what
 is specific to its framework: applying device and threads and reading them back, the
 runtime's start-up, accelerator facts, the matmul peak, the anchor step, the blocking
-fetch that ends a timed interval, the compiled forward call and seeding. This module
-picks the one for the trial's backend and does what is common: the mixed-precision policy
-(read back), the backend Keras actually runs (read back), and the peak probe in a fresh
+fetch that ends a timed interval and the compiled forward call. This module picks the
+one for the trial's backend and does what is common: the mixed-precision policy (read
+back), the backend Keras actually runs (read back), seeding, and the peak probe in a fresh
 process (`python -m bench.runtime BACKEND DEVICE PRECISION THREADS`).
 
 A setting that did not take is an error, never a silent no-op.
@@ -28,6 +28,7 @@ __all__ = [
     "configure",
     "for_backend",
     "probe",
+    "seed",
     "use",
 ]
 
@@ -43,6 +44,14 @@ def use(backend: str, device: str = "cpu") -> None:
     backends.select(backend, device)
     if backend != "tensorflow":
         keep_tensorflow_out()
+
+
+def seed(value: int) -> None:
+    """Python's, NumPy's and Keras's generators, and TensorFlow's in a TensorFlow process
+    (`keras.utils.set_random_seed`; `use` keeps it from importing TensorFlow elsewhere)."""
+    import keras
+
+    keras.utils.set_random_seed(value)
 
 
 def configure(hardware: HardwareConfig, backend: str = backends.DEFAULT) -> dict[str, Any]:

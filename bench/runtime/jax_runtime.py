@@ -119,22 +119,9 @@ def fetch(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def to_tensor(array: np.ndarray) -> Any:
-    import jax.numpy as jnp
-
-    return jnp.asarray(array)
-
-
 def compiled(function: Callable[..., Any], xla: bool) -> Callable[..., Any]:
     """The forward call under `jax.jit` (XLA; the weights of a Keras model it closes over are
     compiled in as constants); without XLA it is the eager call, as Keras's own is."""
     import jax
 
     return jax.jit(function) if xla else function
-
-
-def seed(value: int) -> None:
-    """Python's, NumPy's and Keras's generators (Keras's TensorFlow seeding is switched off)."""
-    import keras
-
-    keras.utils.set_random_seed(value)

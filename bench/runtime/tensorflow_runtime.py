@@ -113,21 +113,8 @@ def fetch(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def to_tensor(array: np.ndarray) -> Any:
-    import tensorflow as tf
-
-    return tf.convert_to_tensor(array)
-
-
 def compiled(function: Callable[..., Any], xla: bool) -> Callable[..., Any]:
     """The forward call compiled as the trial's train step is: a tf.function, XLA per toggle."""
     import tensorflow as tf
 
     return tf.function(function, jit_compile=xla)
-
-
-def seed(value: int) -> None:
-    """Python's, NumPy's, TensorFlow's and Keras's generators, as keras.utils.set_random_seed does."""
-    import keras
-
-    keras.utils.set_random_seed(value)

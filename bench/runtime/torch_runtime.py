@@ -124,22 +124,9 @@ def fetch(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def to_tensor(array: np.ndarray) -> Any:
-    from keras.src.backend.torch.core import convert_to_tensor
-
-    return convert_to_tensor(array)
-
-
 def compiled(function: Callable[..., Any], xla: bool) -> Callable[..., Any] | None:
     """The forward call under `torch.compile` when the trial compiles (hardware.xla), else
     None: torch has no graph mode between eager and torch.compile."""
     import torch
 
     return torch.compile(function) if xla else None
-
-
-def seed(value: int) -> None:
-    """Python's, NumPy's, torch's and Keras's generators (Keras's TensorFlow seeding is switched off)."""
-    import keras
-
-    keras.utils.set_random_seed(value)
