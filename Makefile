@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,jax,torch]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,jax,torch,slurm,ray,mlflow]'
 	touch $(STAMP)
 
 # One name for the sweep and its report; `make bench SWEEP_ID=mine` re-uses (and resumes) a sweep.

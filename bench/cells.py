@@ -104,6 +104,43 @@ def held_fixed(frame: pd.DataFrame) -> dict[str, str]:
     return fixed
 
 
+# What a time depends on besides the configuration. Rows from different hardware are not put
+# in one ratio unless asked (--allow-mixed-hardware); hosts of one kind are one hardware, and
+# the GPU counts only for rows that ran on it.
+HARDWARE = ("cpu_model", "cpu_count", "gpu_name", "hardware_device")
+
+
+class MixedHardware(ValueError):
+    """Rows from more than one kind of hardware where one ratio would mix them."""
+
+
+def hardware_kinds(frame: pd.DataFrame) -> list[str]:
+    """Each distinct hardware among the rows, in words: 'AMD EPYC 9R14 × 2 cores' or '..., NVIDIA H200'."""
+    words = [
+        f"{row.cpu_model} × {row.cpu_count} cores"
+        + (f", {row.gpu_name}" if row.hardware_device == "gpu" else "")
+        for row in frame[list(HARDWARE)].astype(str).itertuples()
+    ]
+    return list(dict.fromkeys(words))
+
+
+def check_hardware(frame: pd.DataFrame, allowed: bool, what: str = "these rows") -> str | None:
+    """None on one kind of hardware; else raise MixedHardware naming the kinds and the flag,
+    or, when `allowed`, return the warning that goes with the mixed numbers."""
+    kinds = hardware_kinds(frame)
+    if len(kinds) <= 1:
+        return None
+    mixed = f"{what} come from {len(kinds)} kinds of hardware ({'; '.join(kinds)})"
+    if not allowed:
+        raise MixedHardware(
+            f"{mixed}: a ratio between them would measure the machines as well as the styles; "
+            "report or compare one kind at a time, or pass --allow-mixed-hardware"
+        )
+    return (
+        f"{mixed}, put in one ratio because --allow-mixed-hardware was given: differences may be the machine."
+    )
+
+
 def style_label(style: str, variant: object) -> str:
     """'functional', or 'functional#2' for the second copy of a style in an A/A block."""
     return style if pd.isna(variant) or int(variant) <= 1 else f"{style}#{int(variant)}"

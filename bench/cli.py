@@ -26,10 +26,15 @@ from bench.config import CONF_DIR, GROUPS, group_choices, register, to_run_confi
 USAGE = """usage: bench COMMAND [ARGS]
 
 commands:
-  run [OVERRIDES] [-m] [-v]
+  run [OVERRIDES] [-m] [-v] [--retry-errors]
                          run one trial (or a Hydra multirun sweep with -m), e.g.
                          bench run style=subclass arch=cnn train.timed_steps=200;
-                         -v shows Hydra's own log lines (one per launched job)
+                         -v shows Hydra's own log lines (one per launched job);
+                         a re-run with the same sweep_id runs only trials without a row,
+                         --retry-errors also those with an error row
+  status RESULTS_DIR     planned / done / running / error / missing trials of a sweep
+  export mlflow|github-benchmark RESULTS_DIR
+                         one MLflow run per trial, or github-action-benchmark's JSON
   verify [--arch A ...] [--backend B] [--across-backends]
                          prove the styles build identical models; exits 1 on a mismatch
   report RESULTS_DIR     write reports/<sweep_id>/index.html and summary.md
@@ -119,8 +124,13 @@ def _run_task(cfg: DictConfig) -> dict[str, Any]:
     from bench.results import ResultsError
     from bench.sweep import run_job
 
+    single = HydraConfig.get().mode == RunMode.RUN
     try:
         config = to_run_config(cfg)
+        if single and HydraConfig.get().sweeper.get("retry_errors"):
+            from bench.driver import Job, retry_errors
+
+            retry_errors([Job(order=0, overrides=[], config=config)])
         rows = run_job(config)
     except (DataError, ResultsError, ValueError) as error:
         print(f"bench: error: {error}", file=sys.stderr)
@@ -129,19 +139,26 @@ def _run_task(cfg: DictConfig) -> dict[str, Any]:
     for row in failed:
         where = f"{row.get('style', config.style)}/{config.arch.name} repeat {config.repeat}"
         print(f"bench: trial {where} failed: {row['error']}", file=sys.stderr, flush=True)
-    if failed and HydraConfig.get().mode == RunMode.RUN:  # a sweep goes on; a single run says it failed
-        raise SystemExit(1)
+    if single:  # a sweep's summary is the driver's (the sweeper); a single run prints its own
+        from bench.driver import summary
+        from bench.results import sweep_dir
+
+        print(f"\n{summary(sweep_dir(config))}", flush=True)
+        if failed:  # a sweep goes on; a single run says it failed
+            raise SystemExit(1)
     return rows
 
 
 VERBOSE = ("hydra/hydra_logging=default", "hydra/job_logging=default")
 
 
+FLAGS = {"-v": VERBOSE, "--verbose": VERBOSE, "--retry-errors": ("hydra.sweeper.retry_errors=true",)}
+
+
 def run_command(args: Sequence[str]) -> int:
     register()
-    args = [a for a in args if a not in ("-v", "--verbose")] + (
-        list(VERBOSE) if {"-v", "--verbose"} & set(args) else []
-    )
+    extra = [override for flag in dict.fromkeys(a for a in args if a in FLAGS) for override in FLAGS[flag]]
+    args = [a for a in args if a not in FLAGS] + extra
     check_overrides(args)
     saved_argv = sys.argv
     sys.argv = ["bench run", *args]
@@ -195,7 +212,11 @@ def verify_command(args: Sequence[str]) -> int:
     return 0 if consistent else 1
 
 
+MIXED_HELP = "put rows from different CPUs or GPUs in one ratio (refused by default), under a warning"
+
+
 def report_command(args: Sequence[str]) -> int:
+    from bench.cells import MixedHardware
     from bench.report import build_report
     from bench.results import ResultsError
     from bench.styles import STYLE_NAMES
@@ -206,11 +227,15 @@ def report_command(args: Sequence[str]) -> int:
     parser.add_argument("--reference", default="functional", choices=list(STYLE_NAMES))
     parser.add_argument("--margin", default="5%", help="practical margin of every decision (default 5%%)")
     parser.add_argument("--alpha", type=float, default=0.05, help="family error rate of the decisions")
+    parser.add_argument("--allow-mixed-hardware", action="store_true", help=MIXED_HELP)
     options = parser.parse_args(list(args))
     margin = _fraction(parser, "--margin", options.margin)
     try:
-        folder = build_report(options.results_dir, options.out, options.reference, margin, options.alpha)
-    except ResultsError as error:
+        folder = build_report(
+            options.results_dir, options.out, options.reference, margin, options.alpha,
+            options.allow_mixed_hardware,
+        )  # fmt: skip
+    except (ResultsError, MixedHardware) as error:
         raise UsageError(str(error)) from error
     print(f"report: {folder / 'index.html'}\nsummary: {folder / 'summary.md'}")
     return 0
@@ -264,6 +289,7 @@ def compare_command(args: Sequence[str]) -> int:
     )  # fmt: skip
     parser.add_argument("--out", default="results", help="with --against: where both sides' results go")
     parser.add_argument("--markdown", help="also write the result as Markdown to this file")
+    parser.add_argument("--allow-mixed-hardware", action="store_true", help=MIXED_HELP)
     options = parser.parse_args(list(args))
     threshold = _fraction(parser, "--threshold", options.threshold)
     if options.against is None and (options.baseline is None or options.current is None):
@@ -280,6 +306,7 @@ def compare_command(args: Sequence[str]) -> int:
         else:
             baseline_dir, current_dir = options.baseline, options.current
         baseline, current = compare.load_all(baseline_dir), compare.load_all(current_dir)
+        compare.check_hardware(baseline, current, options.anchored, options.allow_mixed_hardware)
         factor = compare.machine_factor(baseline, current) if options.anchored else None
         ok = (baseline[baseline["status"] == "ok"], current[current["status"] == "ok"])
         faster = factor is not None and compare.machine_is_faster(*ok, threshold, options.alpha)
@@ -303,11 +330,70 @@ def compare_command(args: Sequence[str]) -> int:
     return 1 if failed else 0
 
 
+def status_command(args: Sequence[str]) -> int:
+    """Planned / done / running / error / missing per cell; exit 0 when every trial is done."""
+    from bench.plan import status_table, trial_states
+    from bench.results import ResultsError
+
+    parser = argparse.ArgumentParser(prog="bench status", description="Where a sweep stands.")
+    parser.add_argument("results_dir", help="a sweep folder, e.g. results/<sweep_id>")
+    options = parser.parse_args(list(args))
+    try:
+        print(status_table(options.results_dir))
+        states = trial_states(options.results_dir)["state"]
+    except ResultsError as error:
+        raise UsageError(str(error)) from error
+    return 0 if (states == "done").all() else 1
+
+
+def export_command(args: Sequence[str]) -> int:
+    import json
+
+    from bench import export
+    from bench.results import ResultsError
+
+    parser = argparse.ArgumentParser(prog="bench export", description="Results into MLflow or CI dashboards.")
+    targets = parser.add_subparsers(dest="target", required=True)
+    mlflow = targets.add_parser("mlflow", help="one MLflow run per trial under one parent run per sweep")
+    mlflow.add_argument("results_dir")
+    mlflow.add_argument(
+        "--tracking-uri", help="MLflow tracking server (default: $MLFLOW_TRACKING_URI, else ./mlruns)"
+    )
+    mlflow.add_argument("--experiment", default="stylebench", help="experiment name (default: stylebench)")
+    mlflow.add_argument(
+        "--report",
+        help="a report folder to attach to the parent run (default: reports/<sweep_id> if it exists)",
+    )
+    github = targets.add_parser("github-benchmark", help="github-action-benchmark customSmallerIsBetter JSON")
+    github.add_argument("results_dir")
+    github.add_argument("-o", "--output", help="write to this file (default: standard output)")
+    options = parser.parse_args(list(args))
+    try:
+        if options.target == "mlflow":
+            report = options.report or Path("reports") / Path(options.results_dir).name
+            counts = export.to_mlflow(options.results_dir, options.tracking_uri, options.experiment, report)
+            print(
+                f"mlflow: {counts['created']} trial runs created, {counts['replaced']} replaced, "
+                f"{counts['kept']} already there, in experiment {options.experiment!r}"
+            )
+            return 0
+        text = json.dumps(export.github_benchmark(options.results_dir), indent=1)
+    except ResultsError as error:
+        raise UsageError(str(error)) from error
+    if options.output:
+        Path(options.output).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
 COMMANDS = {
     "run": run_command,
     "verify": verify_command,
     "report": report_command,
     "compare": compare_command,
+    "status": status_command,
+    "export": export_command,
 }
 
 

@@ -26,6 +26,7 @@ altogether and is what CI runs.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,23 @@ def machine_factor(baseline: pd.DataFrame, current: pd.DataFrame) -> float:
             "compare one backend at a time (--anchored divides by one anchor workload)"
         )
     return float(current[ANCHOR].median() / baseline[ANCHOR].median())
+
+
+def check_hardware(baseline: pd.DataFrame, current: pd.DataFrame, anchored: bool, allowed: bool) -> None:
+    """UnusableInput when a ratio would mix hardware: rows of one side from several kinds, or,
+    unless the anchor divides the machine out (--anchored), the two sides from different ones."""
+    ok = {"baseline": baseline[baseline["status"] == "ok"], "current": current[current["status"] == "ok"]}
+    checks = [(frame, f"the {name}'s rows", "") for name, frame in ok.items()]
+    if not anchored:
+        both = pd.concat(ok.values())
+        checks.append((both, "baseline and current", "; for a baseline from another machine, --anchored"))
+    for frame, what, hint in checks:
+        try:
+            warning = cells.check_hardware(frame, allowed, what)
+        except cells.MixedHardware as error:
+            raise UnusableInput(f"{error}{hint}") from error
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
 
 
 def _values(

@@ -1,22 +1,18 @@
 """Plain-text tables for the terminal: a sweep's summary and verify verdicts.
 
-`PrintSummary` is a Hydra callback (configured in conf/config.yaml): when a
-run or multirun ends it loads the sweep's results folder, the source of
-truth, and prints one line per cell (bench.cells) with medians over repeats.
-`trial_line` is what the sweeper prints as each trial finishes.
+`sweep_table` is what the driver prints when a run or sweep ends, read from the
+results folder (the source of truth; never from job callbacks, which run on the
+job's node under submitit or Ray): one line per cell (bench.cells) with medians
+over repeats. `trial_line` is what the sweeper prints as each trial finishes.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from hydra.core.utils import JobReturn, JobStatus
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
 
 MEDIANS = {
     "step_ms_median": "step_ms",
@@ -70,31 +66,3 @@ def verify_table(cells: Sequence[Any]) -> str:
     counts = Counter(cell.status for cell in cells)
     lines.append(f"{len(cells)} cells: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
     return "\n".join(lines)
-
-
-class PrintSummary(Callback):
-    """Remembers which sweep folders the jobs wrote to; prints their summary at the end."""
-
-    def __init__(self) -> None:
-        self.folders: dict[Path, None] = {}
-
-    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        rows = job_return.return_value if job_return.status == JobStatus.COMPLETED else None
-        for row in rows or []:
-            if isinstance(row, dict) and row.get("sweep_id"):
-                self.folders[Path(config.results.dir) / str(row["sweep_id"])] = None
-
-    def _print(self) -> None:
-        from bench.results import load_checked
-
-        for folder in self.folders:
-            frame, damaged = load_checked(folder)
-            print(f"\n{folder}:\n{sweep_table(frame)}", flush=True)
-            for line in damaged:
-                print(f"damaged result file, left out: {line}", flush=True)
-
-    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self._print()
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self._print()

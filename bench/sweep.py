@@ -10,6 +10,7 @@ The order of jobs is the sweeper's business (hydra_plugins/stylebench_sweeper).
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import signal
 import socket
@@ -24,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench import machine, results
+from bench import jobs, machine, plan, results
 from bench.config import RunConfig, members
 from bench.runtime import SettingsNotApplied, probe, probe_key
 
@@ -35,26 +36,31 @@ def run_job(config: RunConfig) -> list[dict[str, Any]]:
     """Run one trial (or one block of trials) unless recorded already; return its rows.
 
     A row file that cannot be read is named on stderr and left untouched: that trial
-    counts as recorded (move the file aside to re-run it), so the sweep goes on.
+    counts as recorded (move the file aside to re-run it), so the sweep goes on. A row the
+    driver wrote for a job it lost (`reason` LOST) gives way to this job's own row.
     """
     trials = members(config)
     paths = [results.row_path(trial) for trial in trials]
-    results.ensure_writable(paths[0].parent)
+    folder = paths[0].parent
+    results.ensure_writable(folder)
     if all(path.exists() for path in paths):
-        return [_stored(path) for path in paths]
-    started_at = dt.datetime.now(dt.UTC)
-    started = time.perf_counter()
-    peak = peak_gflops(paths[0].parent, config)
-    records = run_isolated(config, peak) if config.isolation == "process" else run_inline(config, peak)
-    duration = time.perf_counter() - started
+        return [stored(path) for path in paths]
+    keys = [results.trial_key(trial) for trial in trials]
+    with jobs.placed(folder, plan.marker_name(config), keys, config.hardware.device) as place:
+        started_at = dt.datetime.now(dt.UTC)
+        started = time.perf_counter()
+        peak = peak_gflops(folder, config)
+        records = run_isolated(config, peak) if config.isolation == "process" else run_inline(config, peak)
+        duration = time.perf_counter() - started
     rows = []
     for trial, record, path in zip(trials, records, paths, strict=True):
-        if path.exists():  # recorded by an earlier, interrupted run of this block: keep that one
-            rows.append(_stored(path))
+        if path.exists() and not results.supersede_lost(path):
+            rows.append(stored(path))  # recorded by an earlier, interrupted run of this block: keep it
             continue
         row = {
             **results.config_columns(trial),
             **machine.host_environment(),
+            **place.columns(),
             **record,
             "started_at": pd.Timestamp(started_at),
             "duration_s": duration,
@@ -69,7 +75,7 @@ def error_records(config: RunConfig, message: str) -> list[dict[str, Any]]:
     return [{"status": "error", "error": message[:2000]} for _ in members(config)]
 
 
-def _stored(path: Path) -> dict[str, Any]:
+def stored(path: Path) -> dict[str, Any]:
     try:
         return results.load(path).iloc[0].to_dict()
     except results.ResultsError as error:
@@ -116,35 +122,47 @@ def describe_failure(returncode: int, stderr: str) -> str:
     return f"{cause}: {tail}" if tail else cause
 
 
-def peak_gflops(folder: Path, config: RunConfig) -> float | None:
+def peak_gflops(folder: Path, config: RunConfig, fresh_process: bool | None = None) -> float | None:
     """The matmul peak under this trial's backend, device, precision and threads, probed once
-    per sweep, host and settings and kept beside the rows."""
-    probe_file = folder / f"machine-{socket.gethostname()}-{probe_key(config.hardware, config.backend)}.json"
-    if probe_file.exists():
-        return json.loads(probe_file.read_text())["peak_gflops"]
-    hardware = config.hardware
-    if config.isolation == "process":
-        command = [
-            sys.executable,
-            "-m",
-            "bench.runtime",
-            config.backend,
-            hardware.device,
-            hardware.precision,
-            str(hardware.threads),
-        ]
-        finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
-        if finished.returncode != 0:
+    per sweep, host and settings and kept beside the rows. Jobs on one host take turns (a file
+    lock): the first probes, the others read its file. The probe runs in a fresh process when
+    `fresh_process` (default: when the trial does)."""
+    probe_file = folder / probe_name(config)
+    with open(probe_file.with_suffix(".lock"), "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        if probe_file.exists():
+            return json.loads(probe_file.read_text())["peak_gflops"]
+        if config.isolation == "process" if fresh_process is None else fresh_process:
+            measured = probe_in_process(config)
+        else:
+            try:
+                measured = probe(config.hardware, config.backend)
+            except SettingsNotApplied:
+                return None  # the trial itself will say so, as an error row
+        if measured is None or measured["peak_gflops"] is None:
             return None
-        measured = json.loads(finished.stdout.strip().splitlines()[-1])
-    else:
-        try:
-            measured = probe(hardware, config.backend)
-        except SettingsNotApplied:
-            return None  # the trial itself will say so, as an error row
-    if measured["peak_gflops"] is None:
+        facts = {**measured, **machine.host_environment(), "trials_on_host": jobs.trials_on_host()}
+        results.write_atomic(probe_file, json.dumps(facts, indent=1).encode())
+        return measured["peak_gflops"]
+
+
+def probe_name(config: RunConfig) -> str:
+    return f"machine-{socket.gethostname()}-{probe_key(config.hardware, config.backend)}.json"
+
+
+def probe_in_process(config: RunConfig) -> dict[str, Any] | None:
+    """The peak probed in a fresh `python -m bench.runtime` under the trial's settings."""
+    hardware = config.hardware
+    command = [
+        sys.executable,
+        "-m",
+        "bench.runtime",
+        config.backend,
+        hardware.device,
+        hardware.precision,
+        str(hardware.threads),
+    ]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    if finished.returncode != 0:
         return None
-    results.write_atomic(
-        probe_file, json.dumps({**measured, **machine.host_environment()}, indent=1).encode()
-    )
-    return measured["peak_gflops"]
+    return json.loads(finished.stdout.strip().splitlines()[-1])

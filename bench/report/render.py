@@ -153,7 +153,24 @@ def render_markdown(summary: Summary) -> str:
             error=summary.errors["error"].str.replace("|", "\\|").str.slice(0, 200)
         )
         lines += ["", "### Errors", "", errors.to_markdown(index=False)]
-    return "\n".join(lines) + "\n"
+    return within_limit("\n".join(lines) + "\n")
+
+
+SUMMARY_LIMIT = 1024 * 1024  # GitHub's job-summary limit per step, in bytes
+
+
+def within_limit(markdown: str, limit: int = SUMMARY_LIMIT) -> str:
+    """`markdown` cut at a line so that it and a closing note fit in `limit` bytes."""
+    size = len(markdown.encode())
+    if size <= limit:
+        return markdown
+    note = (
+        f"\n\n> **Truncated:** this summary is {size:,} bytes, over GitHub's {limit:,}-byte job-summary "
+        "limit; the rest is in the report's index.html.\n"
+    )
+    room = limit - len(note.encode())
+    cut = markdown.encode()[:room].decode(errors="ignore")
+    return cut[: cut.rfind("\n")] + note
 
 
 def build_report(
@@ -162,11 +179,12 @@ def build_report(
     reference: str = "functional",
     margin: float = decide.MARGIN,
     alpha: float = decide.ALPHA,
+    allow_mixed_hardware: bool = False,
 ) -> Path:
     """Write <out_dir>/<sweep_id>/index.html and summary.md; return the folder. A damaged
     result file is left out under a banner naming it."""
     frame, damaged = results.load_checked(results_dir)
-    summary = summarize(frame, reference, margin, alpha, damaged)
+    summary = summarize(frame, reference, margin, alpha, damaged, allow_mixed_hardware)
     figures = all_figures(summary, reference)
     folder = Path(out_dir) / Path(results_dir).name
     folder.mkdir(parents=True, exist_ok=True)

@@ -386,6 +386,19 @@ def reference_banners(ok: pd.DataFrame) -> list[str]:
     ]
 
 
+def contention_banners(ok: pd.DataFrame) -> list[str]:
+    """Trials timed while other trials ran on their host (bench/jobs.py) carry that contention."""
+    shared = ok[ok["concurrent_trials"].fillna(1) > 1]
+    if shared.empty:
+        return []
+    return [
+        f"{len(shared)} of {len(ok)} trials were timed while other stylebench trials ran on the same host "
+        f"(up to {int(shared['concurrent_trials'].max())} at once; column concurrent_trials): their times "
+        "include that contention, so compare them only with trials that shared a host alike. For clean "
+        'timings run one trial per host at a time (README "Running on a cluster").'
+    ]
+
+
 def _listed(frame: pd.DataFrame, status: str, columns: list[str]) -> pd.DataFrame:
     return frame[frame["status"] == status][columns].rename(columns={"who": "style"})
 
@@ -396,13 +409,18 @@ def summarize(
     margin: float = decide.MARGIN,
     alpha: float = decide.ALPHA,
     damaged: list[str] | None = None,
+    allow_mixed_hardware: bool = False,
 ) -> Summary:
+    """Everything the report shows. Raises cells.MixedHardware when the ok rows come from more
+    than one kind of hardware, unless `allow_mixed_hardware` (then a banner says so)."""
     frame = cells.with_labels(frame)
     ok = frame[frame["status"] == "ok"]
+    mixed = cells.check_hardware(ok, allow_mixed_hardware, "The rows of this sweep")
     decisions = comparisons(ok, reference, margin, alpha)
     backend_rows, spreads = backend_costs(ok, margin, alpha), backend_or_style(ok)
     described, banners = environment(frame)
-    banners += accuracy_banners(ok) + reference_banners(ok)
+    banners += accuracy_banners(ok) + reference_banners(ok) + contention_banners(ok)
+    banners += [mixed] if mixed else []
     banners += [
         f"Damaged result file left out of this report (untouched on disk): {line}" for line in damaged or []
     ]
