@@ -93,7 +93,7 @@ def test_submitit_local_records_what_the_basic_launcher_records(submitit_sweep, 
 
 
 def test_a_killed_submitit_job_becomes_an_error_row_and_a_rerun_fills_exactly_it(tmp_path):
-    slow = ["train.timed_steps=150", "train.inject_delay_ms=40"]  # about 6 s of timed steps
+    slow = ["train.timed_steps=300", "train.inject_delay_ms=40"]  # about 12 s of timed steps
     args = [
         "style=functional", "arch=mlp", "repeat=1,2", *TINY, *slow, "sweep_id=k", "results.dir=res",
         "hydra/launcher=submitit_local", "hydra.sweeper.max_batch_size=2",
@@ -109,7 +109,7 @@ def test_a_killed_submitit_job_becomes_an_error_row_and_a_rerun_fills_exactly_it
         victim = next((f for f in facts if f.get("pid")), None)
         time.sleep(0.2)
     assert victim is not None, "no job started its trial"
-    time.sleep(2.0)  # inside its trial now
+    time.sleep(8.0)  # TensorFlow imported (about 6 s), training: mid-trial
     os.kill(victim["pid"], signal.SIGKILL)
     stdout, stderr = driver_process.communicate(timeout=300)
     assert driver_process.returncode == 0, stderr[-3000:]
@@ -421,3 +421,48 @@ def test_a_failed_batch_leaves_error_rows_only_for_trials_without_one(tmp_path):
     assert results.supersede_lost(results.row_path(made[1].config))
     assert not results.row_path(made[1].config).exists()
     assert len(list((tmp_path / "f" / results.SUPERSEDED).glob("*.parquet"))) == 1
+
+
+def _write_rows(folder: Path, cpu_models: list[str], style: str = "raw") -> None:
+    from bench.archs import default_spec
+    from bench.config import RunConfig
+
+    for repeat, cpu in enumerate(cpu_models, start=1):
+        config = RunConfig(style=style, arch=default_spec("mlp"), repeat=repeat, sweep_id=folder.name)
+        row = {**results.config_columns(config), "status": "ok", "cpu_model": cpu, "cpu_count": 2}
+        row |= {"step_ms_median": 2.0 + repeat / 10, "time_to_first_step_ms": 300.0, "test_accuracy": 0.9}
+        results.write_row(folder / f"{style}-{repeat}.parquet", row)
+
+
+def test_rows_from_different_hardware_are_not_put_in_one_ratio_unless_asked(tmp_path, capsys):
+    from bench.cells import MixedHardware
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    _write_rows(folder, ["EPYC 9R14"] * 3 + ["Xeon 8375C"] * 3)
+    frame = results.load(folder)
+    with pytest.raises(MixedHardware, match="2 kinds of hardware .*--allow-mixed-hardware"):
+        summarize(frame)
+    assert any(
+        "--allow-mixed-hardware was given" in b for b in summarize(frame, allow_mixed_hardware=True).banners
+    )
+    assert cli.main(["report", str(folder), "--out", str(tmp_path / "reports")]) == 2
+    error = capsys.readouterr().err
+    assert "EPYC 9R14 × 2 cores; Xeon 8375C × 2 cores" in error and "--allow-mixed-hardware" in error
+    assert not (tmp_path / "reports").exists()
+
+
+def test_compare_refuses_a_baseline_from_other_hardware_unless_anchored_or_asked(tmp_path, capsys):
+    from bench import compare
+
+    base, current = tmp_path / "base", tmp_path / "current"
+    base.mkdir(), current.mkdir()
+    _write_rows(base, ["EPYC 9R14"] * 6)
+    _write_rows(current, ["Xeon 8375C"] * 6)
+    assert cli.main(["compare", str(base), str(current)]) == 2
+    assert "baseline and current come from 2 kinds of hardware" in capsys.readouterr().err
+    one, other = results.load(base), results.load(current)
+    compare.check_hardware(one, other, anchored=True, allowed=False)  # the anchor divides the machine out
+    compare.check_hardware(one, other, anchored=False, allowed=True)
+    assert "--allow-mixed-hardware was given" in capsys.readouterr().err
+    assert cli.main(["compare", str(base), str(current), "--allow-mixed-hardware"]) in (0, 1)
