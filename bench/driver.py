@@ -61,26 +61,30 @@ def retry_errors(batch: Sequence[Job]) -> int:
     return moved
 
 
-def probe_once(folder: Path, pending: Sequence[Job]) -> list[dict[str, Any]]:
-    """The peak for every distinct setting of the pending jobs, probed here before they start."""
+def probe_once(folder: Path, pending: Sequence[Job], jobs_in_this_process: bool) -> list[dict[str, Any]]:
+    """The peak for every distinct setting of the pending jobs, probed here before they start:
+    in a fresh process, unless the jobs themselves run in this one (the basic launcher), where
+    an inline trial's probe may run inline too."""
     probes: dict[str, dict[str, Any]] = {}
     for job in pending:
         name = sweep.probe_name(job.config)
         if name not in probes:
-            peak = sweep.peak_gflops(folder, job.config, fresh_process=True)
+            fresh = None if jobs_in_this_process else True
+            peak = sweep.peak_gflops(folder, job.config, fresh_process=fresh)
             probes[name] = {"file": name, "host": machine.host_environment()["host"], "peak_gflops": peak}
     return list(probes.values())
 
 
 def prepare(
-    planned: Sequence[Job], shuffle_seed: int, retry: bool, probe_here: bool
+    planned: Sequence[Job], shuffle_seed: int, retry: bool, probe_here: bool, jobs_in_this_process: bool
 ) -> tuple[list[Job], dict[str, int]]:
-    """Plan the sweep; return the jobs still to launch and counts for the opening line."""
+    """Plan the sweep; return the jobs still to launch and counts for the opening line. The peak
+    is probed here when the jobs run on this host (`probe_here`)."""
     folder = results.sweep_dir(planned[0].config)
     results.ensure_writable(folder)
     retried = retry_errors(planned) if retry else 0
     pending = [job for job in planned if job.missing()]
-    probes = probe_once(folder, pending) if probe_here and pending else []
+    probes = probe_once(folder, pending, jobs_in_this_process) if probe_here and pending else []
     entries = [plan.job_entry(job.order, job.overrides, job.config) for job in planned]
     plan.write(folder, planned[0].config.sweep_id, shuffle_seed, entries, probes)
     total = sum(len(job.trials) for job in planned)

@@ -137,8 +137,11 @@ class InterleavedSweeper(BasicSweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        here = launches_here(self.config.hydra.launcher)
-        pending, counts = driver.prepare(planned, self.shuffle_seed, self.retry_errors, probe_here=here)
+        launcher = self.config.hydra.launcher
+        pending, counts = driver.prepare(
+            planned, self.shuffle_seed, self.retry_errors, probe_here=launches_here(launcher),
+            jobs_in_this_process=str(launcher.get("_target_", "")).endswith("BasicLauncher"),
+        )  # fmt: skip
         folder = results.sweep_dir(planned[0].config)
         retried = f", {counts['retried']} error rows moved aside to run again" if counts["retried"] else ""
         print(
