@@ -55,6 +55,9 @@ class TrainConfig:
     run_eagerly: bool = False  # no tf.function: Python runs every step
     loop: str = "fit"  # fit: Keras styles in compile+fit | custom: every style in raw's GradientTape loop
     pipeline: str = "auto"  # auto: tf.data on TensorFlow, numpy elsewhere | tfdata | numpy (any backend)
+    vary_batch: bool = (
+        False  # keep each pass's last partial batch: a new input shape once per pass (retraces)
+    )
     eval_batch_size: int = 1000
     latency_repeats: int = 5  # at least this many timed calls per latency metric; 0: no latency phase
     latency_budget_ms: float = 100.0  # and more calls until this long was spent on one (0: just the repeats)

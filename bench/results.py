@@ -71,6 +71,7 @@ SCHEMA: dict[str, str] = {
     "time_to_first_step_ms": F, "step_ms_median": F, "step_ms_iqr": F, "step_ms_p95": F, "step_ms_block": F,
     "samples_per_s": F, "epoch_s": F, "test_accuracy": F, "test_loss": F,
     "coarse_test_accuracy": F, "coarse_test_loss": F, "params": N, "matches_reference": B,
+    "traces_to_first_step": N, "retraces_steady": N,
     "peak_rss_mb": F, "save_ms": F, "load_ms": F, "saved_bytes": N, "save_load_ok": B, "save_load_error": S,
     **{f"{kind}_ms_b{size}": F for kind in LATENCY_KINDS for size in LATENCY_BATCHES},
     "train_gflop_per_step": F, "gflops_per_s": F, "peak_gflops": F, "pct_of_peak": F,

@@ -27,14 +27,19 @@ class StepClock:
     `steps_per_execution` steps, in which case each gap is divided by that.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, counter: Callable[[], int | None] | None = None) -> None:
         self.ends: list[float] = []
+        self.counter = counter  # read at every tick (a trainer's trace count): `counts`
+        self.counts: list[int | None] = []
 
     def start(self) -> None:
         self.ends = [time.perf_counter()]
+        self.counts = []
 
     def tick(self) -> None:
         self.ends.append(time.perf_counter())
+        if self.counter is not None:
+            self.counts.append(self.counter())
 
     def gaps_ms(self, steps_per_tick: int = 1) -> np.ndarray:
         """Milliseconds per step for each tick."""

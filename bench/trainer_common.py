@@ -4,8 +4,9 @@ and the injected slowdown. Framework-free."""
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,44 @@ def execution_delay_s(train: TrainConfig) -> float:
     return train.inject_delay_ms * train.steps_per_execution / 1000.0
 
 
+class TraceCounter:
+    """How many times a compiler traced a step function: the Python body of a function under
+    `tf.function` or `jax.jit` runs once per trace (and never for a cached graph), so a
+    counting wrapper around it counts traces. `traces` is None for a step nobody compiles
+    (eager execution runs the body every step)."""
+
+    def __init__(self, compiled: bool) -> None:
+        self.count = 0
+        self.compiled = compiled
+
+    @property
+    def traces(self) -> int | None:
+        return self.count if self.compiled else None
+
+    def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return function(*args, **kwargs)
+
+        return counted
+
+
 class NumpyBatches:
     """The framework-free input pipeline: shuffled, repeated, fixed-size NumPy batches.
 
     The same order rules as the tf.data pipeline: a permutation of the whole set per pass
-    (seeded, a new one each pass), batches that drop the remainder, and every new iterator
-    starts from the seed again. Each batch is a fresh array (a gather), as tf.data's are.
+    (seeded, a new one each pass), batches that drop the remainder (or, with `keep_partial`,
+    end each pass with the smaller last batch: a new input shape once per pass), and every
+    new iterator starts from the seed again. Each batch is a fresh array (a gather), as
+    tf.data's are.
     """
 
-    def __init__(self, images: np.ndarray, labels: Any, batch_size: int, seed: int) -> None:
+    def __init__(
+        self, images: np.ndarray, labels: Any, batch_size: int, seed: int, keep_partial: bool = False
+    ) -> None:
         self.images, self.labels, self.batch_size, self.seed = images, labels, batch_size, seed
+        self.keep_partial = keep_partial
 
     def _take(self, index: np.ndarray) -> tuple[np.ndarray, Any]:
         if isinstance(self.labels, dict):
@@ -60,10 +89,10 @@ class NumpyBatches:
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, Any]]:
         rng = np.random.default_rng(self.seed)
-        per_pass = len(self.images) // self.batch_size
+        end = len(self.images) if self.keep_partial else len(self.images) // self.batch_size * self.batch_size
         while True:
             order = rng.permutation(len(self.images))
-            for start in range(0, per_pass * self.batch_size, self.batch_size):
+            for start in range(0, end, self.batch_size):
                 yield self._take(order[start : start + self.batch_size])
 
 
@@ -80,6 +109,11 @@ class LoopDriver:
 
     def fetch(self, value: Any) -> Any:
         return np.asarray(value)
+
+    def traces(self) -> int | None:
+        """How often the step was traced (a floor that compiles sets `trace_counter`)."""
+        counter = getattr(self, "trace_counter", None)
+        return None if counter is None else counter.traces
 
     def iterate(self, data: Any) -> Iterator[Any]:
         return iter(data)

@@ -27,7 +27,7 @@ from bench.archs import ArchSpec
 from bench.config import HardwareConfig, RunConfig, TrainConfig
 from bench.styles import KERAS_STYLES, raw
 from bench.timing import StepClock
-from bench.trainer_common import NumpyBatches, burn, execution_delay_s, loss_weights
+from bench.trainer_common import NumpyBatches, TraceCounter, burn, execution_delay_s, loss_weights
 
 
 class _StepCallback(keras.callbacks.Callback):
@@ -79,16 +79,24 @@ def pipeline_kind(config: RunConfig) -> str:
     return "tfdata" if config.backend == "tensorflow" else "numpy"
 
 
-def pipeline(images: np.ndarray, labels: Any, batch_size: int, seed: int, kind: str = "tfdata") -> Any:
+def pipeline(
+    images: np.ndarray,
+    labels: Any,
+    batch_size: int,
+    seed: int,
+    kind: str = "tfdata",
+    keep_partial: bool = False,
+) -> Any:
     """The one input pipeline every style of a trial is fed: shuffled, repeated, fixed-size
     batches, from tf.data (`tfdata`) or from NumPy (`numpy`, bench/trainer_common.py).
 
     Primed before it is returned (one iterator run to its first batch), so the process's
     first-iterator costs (18-34 ms here for tf.data, against 6-8 ms for a later one) fall
     on no clock. Each fit (and each loop's fit) still opens its own iterator inside its
-    first interval, as Keras's fit must: the same few ms of shuffle-buffer fill for every style."""
+    first interval, as Keras's fit must: the same few ms of shuffle-buffer fill for every style.
+    `keep_partial` (train.vary_batch) keeps each pass's last, smaller batch."""
     if kind == "numpy":
-        batches = NumpyBatches(images, labels, batch_size, seed)
+        batches = NumpyBatches(images, labels, batch_size, seed, keep_partial)
         next(iter(batches))
         return batches
     import tensorflow as tf
@@ -97,7 +105,7 @@ def pipeline(images: np.ndarray, labels: Any, batch_size: int, seed: int, kind: 
         tf.data.Dataset.from_tensor_slices((images, labels))
         .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
         .repeat()
-        .batch(batch_size, drop_remainder=True)
+        .batch(batch_size, drop_remainder=not keep_partial)
         .prefetch(tf.data.AUTOTUNE)
     )
     next(iter(dataset))
@@ -106,7 +114,8 @@ def pipeline(images: np.ndarray, labels: Any, batch_size: int, seed: int, kind: 
 
 def pipeline_for(config: RunConfig, arrays: tuple[np.ndarray, Any]) -> Any:
     """A trial's pipeline over (images, labels): its batch size, seed and pipeline kind."""
-    return pipeline(*arrays, config.train.batch_size, config.train.seed, pipeline_kind(config))
+    train = config.train
+    return pipeline(*arrays, train.batch_size, train.seed, pipeline_kind(config), train.vary_batch)
 
 
 def _fit_input(data: Any) -> Any:
@@ -122,6 +131,14 @@ class KerasTrainer:
         self, model: keras.Model, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig
     ) -> None:
         self.model, self.spec, self.train, self.hardware = model, spec, train, hardware
+        # Keras compiles train_step with tf.function (tensorflow) or jax.jit (jax); torch runs it
+        # eagerly unless torch.compile'd, and torch.compile's traces are not Python calls.
+        traced = keras.backend.backend() in ("tensorflow", "jax") and not train.run_eagerly
+        self.trace_counter = TraceCounter(compiled=traced)
+        model.train_step = self.trace_counter.wrap(model.train_step)
+
+    def traces(self) -> int | None:
+        return self.trace_counter.traces
 
     def compile(self) -> None:
         optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[self.train.optimizer]

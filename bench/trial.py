@@ -99,8 +99,9 @@ def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, reco
     batches = training.pipeline_for(config, train_arrays(config, dataset))
     per_execution = train.steps_per_execution
     warmup_executions = -(-train.warmup_steps // per_execution)
-    clock = StepClock()
+    clock = StepClock(counter=trainer.traces)
     trainer.fit(batches, 1 + warmup_executions + train.timed_steps, clock)
+    record.update(trace_columns(clock.counts[0], clock.counts[warmup_executions], clock.counts[-1]))
     gaps = clock.gaps_ms(per_execution)
     record["first_step_ms"] = float(gaps[0] * per_execution)
     record.update(step_summary(gaps[-train.timed_steps :], train.batch_size))
@@ -119,6 +120,14 @@ def block_clock(config: RunConfig, trainer: Any, batches: Any, record: dict[str,
         record["step_ms_block"] = trainer.fit_epochs(batches, steps, 2)[1] * 1000.0 / steps
 
 
+def trace_columns(first: int | None, after_warmup: int | None, end: int | None) -> dict[str, Any]:
+    """Traces of the train step up to the first step, and retraces during the timed steps
+    (trainer.traces(): none for a step nobody compiles)."""
+    if first is None or after_warmup is None or end is None:
+        return {}
+    return {"traces_to_first_step": first, "retraces_steady": end - after_warmup}
+
+
 def train_arrays(config: RunConfig, dataset: data.Dataset) -> tuple[np.ndarray, Any]:
     """The training images as the model takes them and the labels as its outputs want them."""
     labels = trainer_common.targets(config.arch, dataset.y_train, dataset.provenance.dataset)
@@ -132,8 +141,9 @@ def _time_to_first_step(record: dict[str, Any]) -> float:
 def first_executions(config: RunConfig, trainer: Any, batches: Any, record: dict[str, Any]) -> None:
     """The first execution and the warm-up executions; records the first step and the total."""
     per_execution = config.train.steps_per_execution
-    clock = StepClock()
+    clock = StepClock(counter=trainer.traces)
     trainer.fit(batches, 1 + -(-config.train.warmup_steps // per_execution), clock)
+    record["traces_to_first_step"] = clock.counts[0]
     record["first_step_ms"] = float(clock.gaps_ms(per_execution)[0] * per_execution)
     record["time_to_first_step_ms"] = _time_to_first_step(record)
 
@@ -184,6 +194,7 @@ def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[
         first_executions(member, trainer, batches, record)
         active.append((member, trainer, batches, record))
     gaps: dict[int, list[np.ndarray]] = {id(r): [] for *_, r in active}
+    traced = {id(record): trainer.traces() for _, trainer, _, record in active}
     per_execution = config.train.steps_per_execution
     for index, size in enumerate(round_sizes(config.train.timed_steps, config.block.rounds)):
         for _member, trainer, batches, record in rotated(active, index):
@@ -191,6 +202,7 @@ def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[
             trainer.fit(batches, 1 + size, clock)  # the first gap is fit's own start: not a step
             gaps[id(record)].append(clock.gaps_ms(per_execution)[1:])
     for member, trainer, batches, record in active:
+        record.update(trace_columns(record.pop("traces_to_first_step"), traced[id(record)], trainer.traces()))
         record.update(step_summary(np.concatenate(gaps[id(record)]), config.train.batch_size))
         block_clock(member, trainer, batches, record)
         _epochs(member, trainer, batches, len(dataset.x_train), record)

@@ -386,6 +386,18 @@ def reference_banners(ok: pd.DataFrame) -> list[str]:
     ]
 
 
+def retrace_banners(ok: pd.DataFrame) -> list[str]:
+    """Styles whose train step was traced again during the timed steps: each retrace (a new
+    graph, and on JAX a new XLA compile) falls inside their steady-step numbers."""
+    retraced = ok[ok["retraces_steady"].fillna(0) > 0]
+    return [
+        f"{who} on {_where(arch, setting)} retraced its train step during the timed steps "
+        f"({int(group['retraces_steady'].sum())} retraces in {len(group)} trials; column retraces_steady): "
+        "its steady-step numbers include new traces and compiles (README \"Retraces\")."
+        for (who, arch, setting), group in retraced.groupby(["who", "arch", "setting"], sort=True)
+    ]
+
+
 def contention_banners(ok: pd.DataFrame) -> list[str]:
     """Trials timed while other trials ran on their host (bench/jobs.py) carry that contention."""
     shared = ok[ok["concurrent_trials"].fillna(1) > 1]
@@ -419,7 +431,7 @@ def summarize(
     decisions = comparisons(ok, reference, margin, alpha)
     backend_rows, spreads = backend_costs(ok, margin, alpha), backend_or_style(ok)
     described, banners = environment(frame)
-    banners += accuracy_banners(ok) + reference_banners(ok) + contention_banners(ok)
+    banners += accuracy_banners(ok) + reference_banners(ok) + contention_banners(ok) + retrace_banners(ok)
     banners += [mixed] if mixed else []
     banners += [
         f"Damaged result file left out of this report (untouched on disk): {line}" for line in damaged or []

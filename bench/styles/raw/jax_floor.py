@@ -22,7 +22,7 @@ import numpy as np
 from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
 from bench.config import HardwareConfig, TrainConfig
 from bench.styles.raw import Draws, cnn_draws, dense
-from bench.trainer_common import LoopDriver, loss_weights
+from bench.trainer_common import LoopDriver, TraceCounter, loss_weights
 
 Params = list[jax.Array]
 Forward = Callable[[Params, jax.Array], Any]
@@ -118,7 +118,9 @@ class LoopTrainer(LoopDriver):
     def compile(self) -> None:
         zeros = [jnp.zeros_like(p) for p in self.model.params]
         self.state = (self.model.params, zeros, [z.copy() for z in zeros], jnp.zeros((), jnp.int32))
-        self.one_step = jax.jit(self._step, donate_argnums=0) if self.jit_compile else self._step
+        self.trace_counter = TraceCounter(compiled=self.jit_compile)
+        step = self.trace_counter.wrap(self._step)
+        self.one_step = jax.jit(step, donate_argnums=0) if self.jit_compile else step
 
     def _loss(self, params: Params, images: jax.Array, labels: Any) -> jax.Array:
         outputs = self.model.apply(params, images)

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from bench.archs import IMAGE_SHAPE, NUM_CLASSES, ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
 from bench.config import HardwareConfig, TrainConfig
-from bench.trainer_common import LoopDriver, NumpyBatches, loss_weights
+from bench.trainer_common import LoopDriver, NumpyBatches, TraceCounter, loss_weights
 
 Layer = tuple[tf.Variable, tf.Variable]
 
@@ -223,11 +223,13 @@ class LoopTrainer(LoopDriver):
         self.moments = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in variables]
         self.velocities = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in variables]
         self.loss_scale = LossScale() if self.hardware.precision == "mixed_float16" else None
+        self.trace_counter = TraceCounter(compiled=not self.train.run_eagerly)
         if self.train.run_eagerly:
             self.one_step, self.execution = self._step, self._execution
         else:
             # Plain Python loops over constants: nothing for autograph to convert, so skip it.
-            self.one_step = tf.function(self._step, jit_compile=self.hardware.xla, autograph=False)
+            step = self.trace_counter.wrap(self._step)
+            self.one_step = tf.function(step, jit_compile=self.hardware.xla, autograph=False)
             self.execution = tf.function(self._execution, autograph=False)
 
     def _loss(self, images: tf.Tensor, labels: Any) -> tf.Tensor:
@@ -306,8 +308,9 @@ def as_dataset(data: Any) -> tf.data.Dataset:
     if not isinstance(data, NumpyBatches):
         return data
     images, labels = next(iter(data))
+    batch = None if data.keep_partial else data.batch_size  # a pass's last batch may be smaller
     signature = tf.nest.map_structure(
-        lambda a: tf.TensorSpec(a.shape, tf.as_dtype(a.dtype)), (images, labels)
+        lambda a: tf.TensorSpec((batch, *a.shape[1:]), tf.as_dtype(a.dtype)), (images, labels)
     )
     return tf.data.Dataset.from_generator(lambda: iter(data), output_signature=signature)
 
