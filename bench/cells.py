@@ -72,14 +72,41 @@ def _word(column: str, value: object) -> str:
     return f"{short.replace('_', ' ')} {value}"
 
 
-def setting_labels(frame: pd.DataFrame, ignore: Iterable[str] = ()) -> pd.Series:
-    """Each row's setting in words, naming only what varies across `frame` ('' when nothing does)."""
+def arch_words(frame: pd.DataFrame) -> pd.Series:
+    """Each row's architecture configuration in words, naming only the fields that vary among
+    the rows of its architecture ('hidden units 1024' in a sweep over mlp widths; '' else)."""
+    if frame.empty or "arch_config" not in frame:
+        return pd.Series("", index=frame.index, dtype=str)
+    parsed = frame["arch_config"].map(lambda text: json.loads(text) if text else {})
+    words = pd.Series("", index=frame.index, dtype=str)
+    for _, configs in parsed.groupby(frame["arch"]):
+        fields = sorted({k for config in configs for k in config} - {"name"})
+        varied = [k for k in fields if len({json.dumps(c.get(k)) for c in configs}) > 1]
+        if varied:
+            words[configs.index] = configs.map(
+                lambda c, fields=tuple(varied): ", ".join(f"{k.replace('_', ' ')} {c.get(k)}" for k in fields)
+            )
+    return words
+
+
+def model_labels(frame: pd.DataFrame) -> pd.Series:
+    """Each row's model: 'mlp', or 'mlp, hidden units 1024' when mlp's width varies in the rows."""
+    words = arch_words(frame)
+    return frame["arch"].where(words == "", frame["arch"] + ", " + words)
+
+
+def setting_labels(frame: pd.DataFrame, ignore: Iterable[str] = (), model_words: bool = True) -> pd.Series:
+    """Each row's setting in words, naming only what varies across `frame` ('' when nothing
+    does): the architecture's own varying fields first (unless not `model_words`: the caller
+    names the model), then the setting columns."""
     columns = varying(frame, ignore)
     if frame.empty:
         return pd.Series([], dtype=str, index=frame.index)
+    model = arch_words(frame) if model_words else pd.Series("", index=frame.index, dtype=str)
     if not columns:
-        return pd.Series("", index=frame.index, dtype=str)
-    return frame[columns].apply(lambda row: ", ".join(_word(c, row[c]) for c in columns), axis=1)
+        return model
+    settings = frame[columns].apply(lambda row: ", ".join(_word(c, row[c]) for c in columns), axis=1)
+    return (model + ", " + settings).where(model != "", settings)
 
 
 # The settings a reader needs to know even when they do not vary (the report shows them once).

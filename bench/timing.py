@@ -27,10 +27,15 @@ class StepClock:
     `steps_per_execution` steps, in which case each gap is divided by that.
     """
 
-    def __init__(self, counter: Callable[[], int | None] | None = None) -> None:
+    def __init__(
+        self,
+        counter: Callable[[], int | None] | None = None,
+        on_tick: Callable[[int], None] | None = None,
+    ) -> None:
         self.ends: list[float] = []
         self.counter = counter  # read at every tick (a trainer's trace count): `counts`
         self.counts: list[int | None] = []
+        self.on_tick = on_tick  # called with each tick's index (0: the first execution) after its time
 
     def start(self) -> None:
         self.ends = [time.perf_counter()]
@@ -40,6 +45,8 @@ class StepClock:
         self.ends.append(time.perf_counter())
         if self.counter is not None:
             self.counts.append(self.counter())
+        if self.on_tick is not None:
+            self.on_tick(len(self.ends) - 2)
 
     def gaps_ms(self, steps_per_tick: int = 1) -> np.ndarray:
         """Milliseconds per step for each tick."""

@@ -51,17 +51,29 @@ class TraceCounter:
 
     def __init__(self, compiled: bool) -> None:
         self.count = 0
+        self.seconds = 0.0  # spent in the Python body while it was traced
         self.compiled = compiled
 
     @property
     def traces(self) -> int | None:
         return self.count if self.compiled else None
 
+    @property
+    def trace_ms(self) -> float | None:
+        """Milliseconds spent running the step's Python body to trace it (building the graph
+        or the jaxpr), over all traces so far; not the framework's own work around it
+        (function setup, graph optimisation, XLA compilation). None where nothing compiles."""
+        return self.seconds * 1000.0 if self.compiled else None
+
     def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
         def counted(*args: Any, **kwargs: Any) -> Any:
             self.count += 1
-            return function(*args, **kwargs)
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
 
         return counted
 
@@ -114,6 +126,10 @@ class LoopDriver:
         """How often the step was traced (a floor that compiles sets `trace_counter`)."""
         counter = getattr(self, "trace_counter", None)
         return None if counter is None else counter.traces
+
+    def trace_ms(self) -> float | None:
+        counter = getattr(self, "trace_counter", None)
+        return None if counter is None else counter.trace_ms
 
     def iterate(self, data: Any) -> Iterator[Any]:
         return iter(data)

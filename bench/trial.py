@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import resource
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import anchor, archs, data, machine, runtime, styles, trainer_common, training
+from bench import anchor, archs, data, machine, memory, runtime, styles, trainer_common, training
 from bench.config import DataConfig, RunConfig
 from bench.config import members as config_members
 from bench.styles import raw
@@ -80,15 +79,19 @@ def _matches_reference(model: Any, spec: archs.ArchSpec) -> bool:
 def build_phases(config: RunConfig, record: dict[str, Any]) -> Any:
     """Construct, build and compile, each timed; returns the trainer."""
     runtime.seed(config.train.seed)
+    build = memory.Phase()
+    build.start()
     with elapsed_ms(record, "construct_ms"):
         model = styles.construct(config.style, config.arch)
     with elapsed_ms(record, "build_ms"):
         styles.build_weights(model)
-    record["params"] = int(model.count_params())
-    record["matches_reference"] = _matches_reference(model, config.arch)
+    params = int(model.count_params())
     trainer = training.trainer_for(config.style, model, config.arch, config.train, config.hardware)
     with elapsed_ms(record, "compile_ms"):
         trainer.compile()
+    record["mem_build_mb"] = build.growth_mb()  # before the reference check builds its own model
+    record["params"] = params
+    record["matches_reference"] = _matches_reference(model, config.arch)
     record["jit_compile_resolved"] = training.jit_compile_resolved(trainer)
     return trainer
 
@@ -99,8 +102,11 @@ def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, reco
     batches = training.pipeline_for(config, train_arrays(config, dataset))
     per_execution = train.steps_per_execution
     warmup_executions = -(-train.warmup_steps // per_execution)
-    clock = StepClock(counter=trainer.traces)
+    clock = StepClock(
+        counter=trainer.traces, on_tick=first_step_marks(trainer, record, max(warmup_executions - 1, 0))
+    )
     trainer.fit(batches, 1 + warmup_executions + train.timed_steps, clock)
+    record["mem_steady_mb"] = record.pop("_steady").growth_mb()
     record.update(trace_columns(clock.counts[0], clock.counts[warmup_executions], clock.counts[-1]))
     gaps = clock.gaps_ms(per_execution)
     record["first_step_ms"] = float(gaps[0] * per_execution)
@@ -108,6 +114,26 @@ def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, reco
     record["time_to_first_step_ms"] = _time_to_first_step(record)
     block_clock(config, trainer, batches, record)
     _epochs(config, trainer, batches, len(dataset.x_train), record)
+
+
+def first_step_marks(trainer: Any, record: dict[str, Any], steady_from: int | None) -> Any:
+    """A StepClock tick hook for a fit that starts with the first execution: after it, the time
+    spent tracing the step (`trace_ms`) and that execution's memory growth
+    (`mem_first_step_mb`); then, unless `steady_from` is None, a new memory phase from that
+    tick (the last warm-up execution in the trial design, so that reading the kernel's
+    counters falls in no timed step) whose growth the caller reads from record["_steady"]."""
+    first = memory.Phase()
+    first.start()
+
+    def on_tick(index: int) -> None:
+        if index == 0:
+            record["mem_first_step_mb"] = first.growth_mb()
+            record["trace_ms"] = trainer.trace_ms()
+        if steady_from is not None and index == steady_from:
+            record["_steady"] = memory.Phase()
+            record["_steady"].start()
+
+    return on_tick
 
 
 def block_clock(config: RunConfig, trainer: Any, batches: Any, record: dict[str, Any]) -> None:
@@ -141,7 +167,7 @@ def _time_to_first_step(record: dict[str, Any]) -> float:
 def first_executions(config: RunConfig, trainer: Any, batches: Any, record: dict[str, Any]) -> None:
     """The first execution and the warm-up executions; records the first step and the total."""
     per_execution = config.train.steps_per_execution
-    clock = StepClock(counter=trainer.traces)
+    clock = StepClock(counter=trainer.traces, on_tick=first_step_marks(trainer, record, None))
     trainer.fit(batches, 1 + -(-config.train.warmup_steps // per_execution), clock)
     record["traces_to_first_step"] = clock.counts[0]
     record["first_step_ms"] = float(clock.gaps_ms(per_execution)[0] * per_execution)
@@ -177,6 +203,7 @@ def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[
         return [dict(settings) for _ in members]
     dataset = load_data(config.data, config.backend)
     arrays = train_arrays(config, dataset)  # converted once, each member still gets its own pipeline
+    after_data = memory.resident_mb()
     warm_up_process(config, arrays)
     records: list[dict[str, Any]] = [{} for _ in members]
     active: list[tuple[RunConfig, Any, Any, dict[str, Any]]] = []
@@ -199,7 +226,8 @@ def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[
     for index, size in enumerate(round_sizes(config.train.timed_steps, config.block.rounds)):
         for _member, trainer, batches, record in rotated(active, index):
             clock = StepClock()
-            trainer.fit(batches, 1 + size, clock)  # the first gap is fit's own start: not a step
+            with memory.growth(record, "mem_steady_mb"):  # read outside the fit: in no timed step
+                trainer.fit(batches, 1 + size, clock)  # the first gap is fit's own start: not a step
             gaps[id(record)].append(clock.gaps_ms(per_execution)[1:])
     for member, trainer, batches, record in active:
         record.update(trace_columns(record.pop("traces_to_first_step"), traced[id(record)], trainer.traces()))
@@ -209,7 +237,7 @@ def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[
     anchor_record: dict[str, Any] = {}
     anchor_phase(config.train.anchor_steps, anchor_record)
     for member, trainer, _, record in active:
-        record.update(status="ok", **settings, **anchor_record)
+        record.update(status="ok", rss_after_data_mb=after_data, **settings, **anchor_record)
         record.update(after_training(member, trainer, dataset, peak_gflops, record["step_ms_median"]))
     return records
 
@@ -330,7 +358,7 @@ def _bytes_on_disk(path: Path) -> int:
 def measure(config: RunConfig, peak_gflops: float | None) -> dict[str, Any]:
     """All phases of one trial; raises NotExpressible before any timing."""
     dataset = load_data(config.data, config.backend)
-    record: dict[str, Any] = {}
+    record: dict[str, Any] = {"rss_after_data_mb": memory.resident_mb()}
     trainer = build_phases(config, record)
     training_phases(config, trainer, dataset, record)
     anchor_phase(config.train.anchor_steps, record)
@@ -356,7 +384,8 @@ def after_training(
     if peak_gflops:
         record["peak_gflops"] = peak_gflops
         record["pct_of_peak"] = 100.0 * record["gflops_per_s"] / peak_gflops
-    record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    record["peak_rss_mb"] = memory.process_peak_mb()
+    record["accelerator_peak_mb"] = runtime.for_backend(config.backend).accelerator_peak_mb()
     record["framework_version"] = machine.package_version(config.backend)
     record.update(_provenance_columns(dataset.provenance))
     record.update(runtime.for_backend(config.backend).accelerator_environment())

@@ -23,14 +23,16 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
 
-from bench import decide  # noqa: E402
+from bench import cells, decide  # noqa: E402
+from bench.report import overhead, why  # noqa: E402
 from bench.report.summarize import DECIDED_METRICS, METRIC_WORDS, Summary, _style_order  # noqa: E402
 
 PHASES = {
     "construct_ms": "construct",
     "build_ms": "build",
     "compile_ms": "compile",
-    "first_step_ms": "first step",
+    "trace_ms": "first step: tracing",
+    "first_run_ms": "first step: graph optimisation / XLA, run",
 }
 DECISION_COLOURS = {
     decide.FASTER: "#7fc97f",
@@ -102,10 +104,11 @@ def step_times(summary: Summary) -> Figure | None:
 
 
 def first_step_phases(summary: Summary) -> Figure | None:
-    ok = _panel(summary.ok)
+    ok = _panel(why.with_first_run(summary.ok))
     if ok.empty:
         return None
-    medians = ok.groupby(["panel", "who"])[list(PHASES)].median().rename(columns=PHASES)
+    phases = {column: label for column, label in PHASES.items() if ok[column].notna().any()}
+    medians = ok.groupby(["panel", "who"])[list(phases)].median().rename(columns=phases)
     panels = list(medians.index.get_level_values("panel").unique())
     figure, axes = plt.subplots(
         len(panels),
@@ -116,7 +119,9 @@ def first_step_phases(summary: Summary) -> Figure | None:
     for axis, panel in zip(axes[:, 0], panels, strict=True):
         rows = medians.loc[panel]
         rows = rows.reindex(sorted(rows.index, key=_style_order))
-        rows.plot.barh(stacked=True, ax=axis, width=0.7, legend=False, color=sns.color_palette("deep", 4))
+        rows.plot.barh(
+            stacked=True, ax=axis, width=0.7, legend=False, color=sns.color_palette("deep", len(phases))
+        )
         axis.set_title(panel, fontsize=9)
         axis.set_xlabel("ms (median over repeats)")
         axis.set_ylabel("")
@@ -125,7 +130,9 @@ def first_step_phases(summary: Summary) -> Figure | None:
     axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     figure.tight_layout()
     caption = (
-        "Time to first step, split by phase: lazy styles pay at build or first call instead of construction."
+        "Time to first step, split by phase: lazy styles pay at build or first call instead of construction; "
+        "the first step splits into tracing the train step (its Python body, timed by a wrapper) and the rest "
+        "(graph optimisation or XLA compilation, and running it)."
     )
     return _encode(figure, "Time to first step by phase", caption)
 
@@ -279,9 +286,58 @@ def backend_or_style(summary: Summary) -> Figure | None:
     return _encode(grid.figure, "Which moves time more: the backend or the style?", caption, lead=True)
 
 
+def overhead_curves(summary: Summary, reference: str) -> Figure | None:
+    """Per model: each style's fitted step over the reference's fitted step against the batch
+    size (lines), the measured paired ratios (dots, median over blocks), and the margin band."""
+    fits = summary.overheads
+    if fits.empty or reference not in set(fits["who"]):
+        return None
+    models = list(dict.fromkeys(fits["model"]))
+    figure, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 3.6), squeeze=False)
+    labels = cells.model_labels(summary.ok)
+    styles = [w for w in _order(fits) if w != reference]
+    palette = dict(zip(styles, sns.color_palette("tab10", len(styles)), strict=False))
+    for axis, model in zip(axes.flat, models, strict=True):
+        mine = fits[fits["model"] == model].set_index("who")
+        ref = mine.loc[reference]
+        rows = summary.ok[labels == model]
+        batches = np.sort(rows[overhead.BATCH].unique().astype(float))
+        grid = np.geomspace(batches[0], batches[-1], 100)
+        axis.axhspan(1 - summary.margin, 1 + summary.margin, color="#d9d9d9", alpha=0.6, lw=0,
+                     label=f"±{summary.margin:.0%} of {reference}")  # fmt: skip
+        for who in styles:
+            if who not in mine.index:
+                continue
+            fit = mine.loc[who]
+            ratio = (fit["fixed_ms"] + fit["per_sample_us"] / 1000 * grid) / (
+                ref["fixed_ms"] + ref["per_sample_us"] / 1000 * grid
+            )
+            axis.plot(grid, ratio, color=palette[who], label=who)
+            measured = overhead.paired_ratios(rows, who, reference)
+            axis.plot(measured.index, measured.to_numpy(), "o", color=palette[who], markersize=4)
+        axis.plot([], [], "o", color="grey", markersize=4, label="measured (median over blocks)")
+        axis.set_xscale("log", base=2)
+        axis.xaxis.set_major_locator(FixedLocator(batches))
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.xaxis.set_minor_formatter(NullFormatter())
+        axis.set_xlabel("batch size")
+        axis.set_ylabel(f"step / {reference}'s step")
+        axis.set_title(model)
+    figure.tight_layout()
+    handles, names = axes[0, 0].get_legend_handles_labels()  # one legend, outside: inside it hides points
+    figure.legend(handles, names, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
+    caption = (
+        f"Lines: each style's fitted step (fixed + per-sample × batch) over {reference}'s fitted step; dots: the "
+        f"measured ratio at each batch size (median over blocks, each block's style step over its {reference} step). "
+        f"Inside the grey band the style is within ±{summary.margin:.0%} of {reference}. Intervals: the table above."
+    )
+    return _encode(figure, "Overhead against size: style / reference by batch size", caption)
+
+
 def all_figures(summary: Summary, reference: str) -> list[Figure]:
     candidates = [
         decision_matrix(summary, reference), backend_or_style(summary), step_times(summary),
         first_step_phases(summary), accuracy(summary), xla_speedup(summary), throughput(summary),
+        overhead_curves(summary, reference),
     ]  # fmt: skip
     return [figure for figure in candidates if figure is not None]

@@ -85,6 +85,35 @@ def backend_rows(backends: pd.DataFrame) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def overhead_rows(overheads: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each style's fitted fixed overhead and per-sample cost per model, formatted for people."""
+    return [
+        {
+            "model": row["model"], "style": row["who"], "n": row["n"], "batches": row["batches"],
+            "fixed": _number(row["fixed_ms"], 3), "fixed_ci": _interval(row["fixed_low"], row["fixed_high"]),
+            "per_sample": _number(row["per_sample_us"], 3),
+            "per_sample_ci": _interval(row["per_sample_low"], row["per_sample_high"]),
+            "r2": _number(row["r2"], 3), "extra": _number(row["extra_fixed_ms"], 3),
+            "extra_ci": _interval(row["extra_fixed_low"], row["extra_fixed_high"]),
+            "crossing": row["crossing"] if isinstance(row["crossing"], str) else "-",
+        }
+        for _, row in overheads.iterrows()
+    ]  # fmt: skip
+
+
+def why_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each style's phases against the reference, formatted for people."""
+    return [
+        {
+            "arch": row["arch"], "setting": row["setting"], "style": row["who"], "part": row["label"],
+            "unit": row["unit"], "median": _number(row["median"], 3), "extra": _number(row["extra"], 3),
+            "ci": _interval(row["extra_low"], row["extra_high"]),
+            "n": "-" if pd.isna(row["n"]) else int(row["n"]),
+        }
+        for _, row in table.iterrows()
+    ]  # fmt: skip
+
+
 def render_html(summary: Summary, figures: list, written: str) -> str:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
@@ -96,6 +125,8 @@ def render_html(summary: Summary, figures: list, written: str) -> str:
         clocks=clock_rows(summary.clocks),
         loops=loop_rows(summary.loops),
         backends=backend_rows(summary.backends),
+        overheads=overhead_rows(summary.overheads),
+        why=why_rows(summary.why),
         compile_modes=summary.compile_modes.to_dict("records"),
         rule=decide.rule_text(summary.margin, summary.alpha),
         na=summary.not_applicable.to_dict("records"),
@@ -146,6 +177,17 @@ def render_markdown(summary: Summary) -> str:
         table = pd.DataFrame(backend_rows(summary.backends)).drop(columns=["reason"])
         lines += ["", "### Backends against tensorflow", "", table.to_markdown(index=False)]
         lines += ["", "Compile toggle per backend:", "", summary.compile_modes.to_markdown(index=False)]
+    if summary.why_answers:
+        lines += ["", f"### Why: each style's largest extra cost against {summary.reference}", ""]
+        lines += [f"- {line}" for line in summary.why_answers]
+    if len(summary.overheads):
+        table = pd.DataFrame(overhead_rows(summary.overheads)).rename(
+            columns={"fixed": "fixed ms", "fixed_ci": "95% CI", "per_sample": "µs per sample",
+                     "per_sample_ci": "95% CI ", "extra": f"extra fixed ms vs {summary.reference}",
+                     "extra_ci": "95% CI  ", "crossing": f"within ±{summary.margin:.0%} of {summary.reference}"}
+        )  # fmt: skip
+        lines += ["", "### Overhead against size", ""] + [f"- {line}" for line in summary.overhead_answers]
+        lines += ["", table.to_markdown(index=False)]
     if len(summary.not_applicable):
         lines += ["", "### Not applicable", "", summary.not_applicable.to_markdown(index=False)]
     if len(summary.errors):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from bench import cells, decide, stats
+from bench.report import overhead, why
 
 HEADLINE = {
     "step_ms_median": "steady step (ms)",
@@ -53,6 +54,12 @@ class Summary:
     compile_modes: pd.DataFrame = field(
         default_factory=pd.DataFrame
     )  # hardware.xla -> how each backend compiled
+    overheads: pd.DataFrame = field(
+        default_factory=pd.DataFrame
+    )  # per model and style: fixed + per-sample fit
+    overhead_answers: list[str] = field(default_factory=list)  # per model and style against the reference
+    why: pd.DataFrame = field(default_factory=pd.DataFrame)  # per cell group, style and phase: extra cost
+    why_answers: list[str] = field(default_factory=list)  # per cell group and style: its largest extra cost
     banners: list[str] = field(default_factory=list)
     sweep_id: str = ""
     trials: int = 0
@@ -223,19 +230,6 @@ def backend_answers(backend_rows: pd.DataFrame, decisions: pd.DataFrame, spreads
     return lines
 
 
-def _pairs(group: pd.DataFrame, who: str, reference: str, metric: str) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The candidate's and the reference's values; paired by repeat when timed in blocks."""
-    mine, ref = group[group["who"] == who], group[group["who"] == reference]
-    if (group["design"] == "block").all():
-        joined = (
-            mine.set_index("repeat")[metric]
-            .to_frame("a")
-            .join(ref.set_index("repeat")[metric].to_frame("b"), how="inner")
-        )
-        return joined["a"].to_numpy(float), joined["b"].to_numpy(float), True
-    return mine[metric].to_numpy(float), ref[metric].to_numpy(float), False
-
-
 def comparisons(ok: pd.DataFrame, reference: str, margin: float, alpha: float) -> pd.DataFrame:
     """Every style against the reference in its cell group, for each decided metric, decided as one family."""
     rows, compared = [], []
@@ -245,7 +239,7 @@ def comparisons(ok: pd.DataFrame, reference: str, margin: float, alpha: float) -
         first = group.iloc[0]
         for metric in DECIDED_METRICS:
             for who in sorted(set(group["who"]) - {reference}, key=_style_order):
-                a, b, paired = _pairs(group, who, reference, metric)
+                a, b, paired = why.paired_values(group, who, reference, metric)
                 compared.append(stats.compare(a, b, margin=margin, paired=paired))
                 rows.append(
                     {"arch": first["arch"], "setting": first["setting"], "who": who, "metric": metric}
@@ -393,7 +387,7 @@ def retrace_banners(ok: pd.DataFrame) -> list[str]:
     return [
         f"{who} on {_where(arch, setting)} retraced its train step during the timed steps "
         f"({int(group['retraces_steady'].sum())} retraces in {len(group)} trials; column retraces_steady): "
-        "its steady-step numbers include new traces and compiles (README \"Retraces\")."
+        'its steady-step numbers include new traces and compiles (README "Retraces").'
         for (who, arch, setting), group in retraced.groupby(["who", "arch", "setting"], sort=True)
     ]
 
@@ -437,6 +431,8 @@ def summarize(
         f"Damaged result file left out of this report (untouched on disk): {line}" for line in damaged or []
     ]
     pick = ["arch", "setting", "who"]
+    overheads = overhead.overhead_table(ok, reference, margin)
+    phases = why.why_table(ok, reference)
     return Summary(
         reference=reference,
         ok=ok,
@@ -447,6 +443,10 @@ def summarize(
         backend_or_style=spreads,
         backend_answers=backend_answers(backend_rows, decisions, spreads),
         compile_modes=compile_modes(ok),
+        overheads=overheads,
+        overhead_answers=overhead.overhead_sentences(overheads, reference),
+        why=phases,
+        why_answers=why.why_sentences(phases, reference, margin),
         decisions=decisions,
         verdicts=[verdict(row, reference) for _, row in decisions.iterrows()],
         answers=answers(decisions, reference, margin) if len(decisions) else [],

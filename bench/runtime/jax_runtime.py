@@ -12,6 +12,7 @@ CPU thread pool itself; `hardware.threads` is refused at the door for jax.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +58,16 @@ def accelerator_environment() -> dict[str, Any]:
     device = jax.devices()[0]
     version = getattr(jax.extend.backend.get_backend(), "platform_version", "")
     return {"cuda_version": str(version), "gpu_name": str(device.device_kind)}
+
+
+def accelerator_peak_mb() -> float:
+    """The process's peak GPU memory in MiB as XLA's allocator counts it (NaN without a GPU)."""
+    import jax
+
+    if jax.default_backend() != "gpu":
+        return math.nan
+    stats = jax.devices()[0].memory_stats() or {}
+    return stats.get("peak_bytes_in_use", math.nan) / 2**20
 
 
 def matmul_peak_gflops(hardware: HardwareConfig, size: int = 1024, seconds: float = 1.0) -> float:

@@ -7,6 +7,7 @@ for other threads than the runtime already has fails with the reason and the fix
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -59,6 +60,15 @@ def accelerator_environment() -> dict[str, Any]:
     if gpus:
         gpu_name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
     return {"cuda_version": str(build.get("cuda_version", "")), "gpu_name": gpu_name}
+
+
+def accelerator_peak_mb() -> float:
+    """The process's peak GPU memory in MiB as TensorFlow's allocator counts it (NaN without a GPU)."""
+    import tensorflow as tf
+
+    if not tf.config.list_logical_devices("GPU"):
+        return math.nan
+    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
 
 
 def matmul_peak_gflops(hardware: HardwareConfig, size: int = 1024, seconds: float = 1.0) -> float:

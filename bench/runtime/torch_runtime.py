@@ -11,6 +11,7 @@ whenever one is visible.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +58,15 @@ def accelerator_environment() -> dict[str, Any]:
 
     gpu_name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
     return {"cuda_version": str(torch.version.cuda or ""), "gpu_name": gpu_name}
+
+
+def accelerator_peak_mb() -> float:
+    """The process's peak GPU memory in MiB as torch's caching allocator counts it (NaN without a GPU)."""
+    import torch
+
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return math.nan
+    return torch.cuda.max_memory_allocated() / 2**20
 
 
 def _synchronize(device: str) -> None:

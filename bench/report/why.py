@@ -1,0 +1,193 @@
+"""Why a style costs what it costs: each style's phases against the reference's.
+
+Per model, setting and style: the time to first step split into its phases
+(Python construction, weight creation, compile(), tracing the train step, the
+rest of the first execution: graph optimisation or XLA compile, and the run), each phase's
+memory growth (bench/memory.py), and the train step's traces and steady-state
+retraces. Against the reference every phase is a difference: paired within a
+block (each block's style minus its reference, the same process), the median
+difference with its exact order-statistic 95% interval (bench.stats.median_ci);
+in the trial design the difference of the two medians, without an interval.
+One sentence per style names its largest extra cost.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bench import cells, stats
+from bench.report.overhead import BATCH
+
+TIME_PARTS = {
+    "construct_ms": "Python construction",
+    "build_ms": "weight creation",
+    "compile_ms": "compile()",
+    "trace_ms": "tracing the train step (its Python body)",
+    "first_run_ms": "the first execution beyond tracing (graph optimisation or XLA compile, and the run)",
+}
+MEMORY_PARTS = {
+    "mem_build_mb": "memory while built",
+    "mem_first_step_mb": "memory in the first execution",
+    "mem_steady_mb": "memory in steady steps",
+}
+UNITS = {**dict.fromkeys(TIME_PARTS, "ms"), **dict.fromkeys(MEMORY_PARTS, "MiB")}
+COLUMNS = [
+    "arch", "setting", "who", "part", "label", "unit", "median", "extra", "extra_low", "extra_high", "n", "paired",
+    "traces", "reference_traces", "retraces",
+]  # fmt: skip
+
+
+def paired_values(
+    group: pd.DataFrame, who: str, reference: str, metric: str
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The candidate's and the reference's values of `metric` in one cell group; paired by
+    repeat (same block, same process) when the group was timed in blocks."""
+    mine, ref = group[group["who"] == who], group[group["who"] == reference]
+    if (group["design"] == "block").all():
+        joined = (
+            mine.set_index("repeat")[metric]
+            .to_frame("a")
+            .join(ref.set_index("repeat")[metric].to_frame("b"), how="inner")
+        )
+        return joined["a"].to_numpy(float), joined["b"].to_numpy(float), True
+    return mine[metric].to_numpy(float), ref[metric].to_numpy(float), False
+
+
+def with_first_run(ok: pd.DataFrame) -> pd.DataFrame:
+    """`ok` with `first_run_ms`: the first execution beyond tracing the step (where tracing was
+    not timed, as on eager torch, the whole first execution)."""
+    if "first_step_ms" not in ok:
+        return ok
+    traced = ok["trace_ms"].fillna(0.0) if "trace_ms" in ok else 0.0
+    return ok.assign(first_run_ms=ok["first_step_ms"] - traced)
+
+
+def _extra(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[float, float, float, int]:
+    if paired:
+        difference = stats.median_ci(a - b)
+        return difference.median, difference.low, difference.high, difference.n
+    finite_a, finite_b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if not len(finite_a) or not len(finite_b):
+        return np.nan, np.nan, np.nan, 0
+    return float(np.median(finite_a) - np.median(finite_b)), np.nan, np.nan, min(len(finite_a), len(finite_b))
+
+
+def why_table(ok: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """One row per model and setting (cell groups pooled over the batch size, which a build
+    does not depend on much: a scaling sweep gets one row per width), style and part: its
+    median and its extra over the reference, from every pair of the pooled groups."""
+    rows = []
+    ok = with_first_run(ok)
+    parts = [p for p in UNITS if p in ok and ok[p].notna().any()]
+    if ok.empty or not parts:
+        return pd.DataFrame(columns=COLUMNS)
+    pooled = ok.assign(
+        pool=cells.group_key(ok, ignore=(BATCH,)),
+        model=cells.model_labels(ok),
+        setting_words=cells.setting_labels(ok, ignore=(BATCH,), model_words=False),
+    )
+    for _, pool in pooled.groupby("pool", sort=False):
+        first = pool.iloc[0]
+        setting = first["setting_words"]
+        groups = [g for _, g in pool.groupby("group", sort=False)]
+        for who in sorted(set(pool["who"])):
+            traces = _trace_counts(pool, who, reference)
+            for part in parts:
+                row = {"arch": first["model"], "setting": setting, "who": who, "part": part,
+                       "label": {**TIME_PARTS, **MEMORY_PARTS}[part], "unit": UNITS[part],
+                       "median": float(pool.loc[pool["who"] == who, part].median()), **traces}  # fmt: skip
+                if who != reference and reference in set(pool["who"]):
+                    pairs = [paired_values(g, who, reference, part) for g in groups]
+                    a = np.concatenate([p[0] for p in pairs])
+                    b = np.concatenate([p[1] for p in pairs])
+                    paired = all(p[2] for p in pairs)
+                    extra, low, high, n = _extra(a, b, paired)
+                    row.update(extra=extra, extra_low=low, extra_high=high, n=n, paired=paired)
+                rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _amount(value: float, unit: str) -> str:
+    return f"{value:+.3g} {unit}"
+
+
+def _interval(row: pd.Series) -> str:
+    if not np.isfinite(row["extra_low"]):
+        kind = "paired blocks" if row["paired"] else "repeats, unpaired: no interval"
+        return f"{int(row['n'])} {kind}"
+    return (f"95% CI {_amount(row['extra_low'], row['unit'])} to {_amount(row['extra_high'], row['unit'])}; "
+            f"{int(row['n'])} paired blocks")  # fmt: skip
+
+
+def _trace_counts(pool: pd.DataFrame, who: str, reference: str) -> dict[str, float]:
+    """Median traces before the first step (the style's and the reference's) and all steady retraces."""
+    if "traces_to_first_step" not in pool:
+        return {}
+    mine, ref = pool[pool["who"] == who], pool[pool["who"] == reference]
+    return {
+        "traces": mine["traces_to_first_step"].median(),
+        "reference_traces": ref["traces_to_first_step"].median() if len(ref) else np.nan,
+        "retraces": mine["retraces_steady"].fillna(0).sum(),
+    }
+
+
+def _traces(row: pd.Series, reference: str) -> str:
+    if pd.isna(row.get("traces")) or pd.isna(row.get("reference_traces")):
+        return ""
+    text = f" It traced its train step {row['traces']:.0f}× before its first step ({reference}: {row['reference_traces']:.0f}×)"
+    return text + (f", and retraced {int(row['retraces'])}× in steady steps." if row["retraces"] > 0 else ".")
+
+
+def _where(model: str, setting: str) -> str:
+    """'mlp (hidden units 1024, XLA)' from the model label and the setting."""
+    arch, _, words = model.partition(", ")
+    details = [w for w in (words, setting) if w]
+    return f"{arch} ({', '.join(details)})" if details else arch
+
+
+def why_sentences(table: pd.DataFrame, reference: str, margin: float) -> list[str]:
+    """Per model, setting and style: its largest extra time against the reference before the
+    first step, counted only when decided (interval above zero) and at least `margin` of the
+    reference's time to first step; else its largest decided saving, or that nothing differs
+    distinguishably. Then its largest decided extra memory and its trace counts."""
+    sentences = []
+    for (arch, setting), pool in table.groupby(["arch", "setting"], sort=False):
+        mine = pool[(pool["who"] == reference) & (pool["unit"] == "ms")]
+        threshold = margin * mine["median"].sum() if len(mine) else 0.0
+        where = _where(arch, setting)
+        for who, rows in pool.dropna(subset=["extra"]).groupby("who", sort=False):
+            times = rows[rows["unit"] == "ms"].sort_values("extra", ascending=False)
+            if times.empty:
+                continue
+            decided = times[times["extra_low"] > 0]
+            more = decided[decided["extra"] >= threshold]
+            less = times[times["extra_high"] < 0].sort_values("extra")
+            if not more.empty:
+                top = more.iloc[0]
+                text = (f"On {where}, {who}'s largest extra cost against {reference} is {top['label']}: "
+                        f"{_amount(top['extra'], 'ms')} ({_interval(top)}).")  # fmt: skip
+            elif not decided.empty:
+                top = decided.iloc[0]
+                text = (f"On {where}, {who} costs at most {margin:.0%} of {reference}'s time to first step "
+                        f"({threshold:.3g} ms) extra in any phase; its largest decided extra is {top['label']}, "
+                        f"{_amount(top['extra'], 'ms')} ({_interval(top)}).")  # fmt: skip
+            elif not less.empty:
+                top = less.iloc[0]
+                text = (f"On {where}, {who} costs no more than {reference} in any phase before its first step; "
+                        f"its largest saving is {top['label']}, {_amount(top['extra'], 'ms')} ({_interval(top)}).")  # fmt: skip
+            else:
+                top = times.iloc[0]
+                text = (f"On {where}, no phase of {who}'s first step differs distinguishably from {reference}'s; "
+                        f"the largest difference is {top['label']}, {_amount(top['extra'], 'ms')} ({_interval(top)}).")  # fmt: skip
+            if not less.empty and decided.shape[0] > 0:
+                saving = less.iloc[0]
+                text += f" Its largest saving: {saving['label']}, {_amount(saving['extra'], 'ms')} ({_interval(saving)})."
+            memory = rows[(rows["unit"] == "MiB") & (rows["extra_low"] > 0)].sort_values(
+                "extra", ascending=False
+            )
+            if not memory.empty:
+                worst = memory.iloc[0]
+                text += f" Its largest extra memory: {worst['label']}, {_amount(worst['extra'], 'MiB')} ({_interval(worst)})."
+            sentences.append(text + _traces(rows.iloc[0], reference))
+    return sentences
