@@ -65,6 +65,10 @@ class TrainConfig:
     inject_delay_ms: float = 0.0  # busy time inside every training step: a fake slowdown to test the gate
     inject_into: str | None = None  # only this style gets the injected delay (None: every style)
     anchor_steps: int = 0  # the fixed machine-speed anchor (bench/anchor.py) after the trial; 0 = off
+    profile: bool = (
+        False  # the step breakdown under TensorFlow's profiler after the timed steps (bench/profile.py)
+    )
+    profile_steps: int = 30  # steps in each of its windows (unprofiled, then profiled)
 
 
 @dataclass
@@ -244,6 +248,8 @@ def check_choices(config: RunConfig) -> None:
     positive = {"train.batch_size": config.train.batch_size, "train.timed_steps": config.train.timed_steps}
     positive["train.steps_per_execution"] = config.train.steps_per_execution
     positive["block.rounds"] = config.block.rounds
+    if config.train.profile:
+        positive["train.profile_steps"] = config.train.profile_steps
     for key, number in positive.items():
         if number < 1:
             raise ValueError(f"{key} must be at least 1, got {number}")
@@ -281,6 +287,11 @@ def check_backend(config: RunConfig) -> None:
     backend = config.backend
     if backend == "tensorflow":
         return
+    if config.train.profile:
+        raise ValueError(
+            f"train.profile=true parses TensorFlow's profiler only (backend={backend}); "
+            "profile on backend=tensorflow, or leave train.profile=false"
+        )
     if config.train.pipeline == "tfdata":
         raise ValueError(
             f"train.pipeline=tfdata runs on the tensorflow backend only (backend={backend} trials "

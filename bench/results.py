@@ -73,6 +73,8 @@ SCHEMA: dict[str, str] = {
     "coarse_test_accuracy": F, "coarse_test_loss": F, "params": N, "matches_reference": B,
     "traces_to_first_step": N, "retraces_steady": N, "trace_ms": F,
     "mem_build_mb": F, "mem_first_step_mb": F, "mem_steady_mb": F, "rss_after_data_mb": F, "accelerator_peak_mb": F,
+    "prof_compute_ms": F, "prof_input_ms": F, "prof_framework_ms": F, "prof_untraced_ms": F,
+    "prof_step_ms": F, "prof_unprofiled_step_ms": F, "prof_overhead": F,
     "peak_rss_mb": F, "save_ms": F, "load_ms": F, "saved_bytes": N, "save_load_ok": B, "save_load_error": S,
     **{f"{kind}_ms_b{size}": F for kind in LATENCY_KINDS for size in LATENCY_BATCHES},
     "train_gflop_per_step": F, "gflops_per_s": F, "peak_gflops": F, "pct_of_peak": F,

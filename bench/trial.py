@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import anchor, archs, data, machine, memory, runtime, styles, trainer_common, training
+from bench import anchor, archs, data, machine, memory, profile, runtime, styles, trainer_common, training
 from bench.config import DataConfig, RunConfig
 from bench.config import members as config_members
 from bench.styles import raw
@@ -114,6 +114,13 @@ def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, reco
     record["time_to_first_step_ms"] = _time_to_first_step(record)
     block_clock(config, trainer, batches, record)
     _epochs(config, trainer, batches, len(dataset.x_train), record)
+    profile_steps(config, trainer, batches, record)
+
+
+def profile_steps(config: RunConfig, trainer: Any, batches: Any, record: dict[str, Any]) -> None:
+    """The step breakdown under TensorFlow's profiler (bench/profile.py), when asked."""
+    if config.train.profile:
+        profile.profile_phase(trainer, batches, config.train.profile_steps, record)
 
 
 def first_step_marks(trainer: Any, record: dict[str, Any], steady_from: int | None) -> Any:
@@ -234,6 +241,7 @@ def run_block(config: RunConfig, peak_gflops: float | None = None) -> list[dict[
         record.update(step_summary(np.concatenate(gaps[id(record)]), config.train.batch_size))
         block_clock(member, trainer, batches, record)
         _epochs(member, trainer, batches, len(dataset.x_train), record)
+        profile_steps(member, trainer, batches, record)
     anchor_record: dict[str, Any] = {}
     anchor_phase(config.train.anchor_steps, anchor_record)
     for member, trainer, _, record in active:

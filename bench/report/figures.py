@@ -103,32 +103,41 @@ def step_times(summary: Summary) -> Figure | None:
     return _encode(grid.figure, "Steady step time per style", caption)
 
 
+def _stacked_panels(
+    panels: dict[str, pd.DataFrame], xlabel: str, ticks: dict[str, pd.Series] | None = None
+) -> matplotlib.figure.Figure:
+    """One panel per entry: a horizontal stacked bar per style (rows: styles, columns: the parts,
+    in order), styles in the house order, and optionally a black tick per style (`ticks`);
+    one legend beside the first panel (inside a panel it would cover a bar)."""
+    styles = max(len(frame) for frame in panels.values())
+    figure, axes = plt.subplots(
+        len(panels), 1, figsize=(7.5, 0.45 * styles * len(panels) + 1.25 * len(panels)), squeeze=False
+    )
+    for axis, (panel, frame) in zip(axes[:, 0], panels.items(), strict=True):
+        frame = frame.reindex(sorted(frame.index, key=_style_order))
+        frame.plot.barh(
+            stacked=True, ax=axis, width=0.7, legend=False, color=sns.color_palette("deep", frame.shape[1])
+        )
+        if ticks is not None:
+            axis.plot(ticks[panel].reindex(frame.index), range(len(frame)), "|", color="black", markersize=16,
+                      markeredgewidth=2, label="unprofiled steady step")  # fmt: skip
+        axis.set_title(panel, fontsize=9)
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel("")
+        axis.invert_yaxis()
+    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    figure.tight_layout()
+    return figure
+
+
 def first_step_phases(summary: Summary) -> Figure | None:
     ok = _panel(why.with_first_run(summary.ok))
     if ok.empty:
         return None
     phases = {column: label for column, label in PHASES.items() if ok[column].notna().any()}
     medians = ok.groupby(["panel", "who"])[list(phases)].median().rename(columns=phases)
-    panels = list(medians.index.get_level_values("panel").unique())
-    figure, axes = plt.subplots(
-        len(panels),
-        1,
-        figsize=(7.5, 0.45 * ok["who"].nunique() * len(panels) + 1.2 * len(panels)),
-        squeeze=False,
-    )
-    for axis, panel in zip(axes[:, 0], panels, strict=True):
-        rows = medians.loc[panel]
-        rows = rows.reindex(sorted(rows.index, key=_style_order))
-        rows.plot.barh(
-            stacked=True, ax=axis, width=0.7, legend=False, color=sns.color_palette("deep", len(phases))
-        )
-        axis.set_title(panel, fontsize=9)
-        axis.set_xlabel("ms (median over repeats)")
-        axis.set_ylabel("")
-        axis.invert_yaxis()
-    # one legend, beside the first panel: inside a panel it would cover a bar
-    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    figure.tight_layout()
+    panels = {panel: medians.loc[panel] for panel in medians.index.get_level_values("panel").unique()}
+    figure = _stacked_panels(panels, "ms (median over repeats)")
     caption = (
         "Time to first step, split by phase: lazy styles pay at build or first call instead of construction; "
         "the first step splits into tracing the train step (its Python body, timed by a wrapper) and the rest "
@@ -286,6 +295,27 @@ def backend_or_style(summary: Summary) -> Figure | None:
     return _encode(grid.figure, "Which moves time more: the backend or the style?", caption, lead=True)
 
 
+def step_breakdown(summary: Summary) -> Figure | None:
+    """Per panel: each style's profiled step split into its parts (stacked medians), and its
+    unprofiled steady step as a black tick, so a reader sees both what the parts add up to
+    and how far that is from the step measured without the profiler."""
+    table = summary.breakdown
+    if table.empty:
+        return None
+    table = table.assign(panel=table["arch"] + np.where(table["setting"] != "", " · " + table["setting"], ""))
+    labels = {part: label.removesuffix(" per steady step") for part, label in why.STEP_PARTS.items()}
+    frames = {panel: rows.set_index("who") for panel, rows in table.groupby("panel", sort=False)}
+    panels = {panel: frame[list(labels)].rename(columns=labels) for panel, frame in frames.items()}
+    figure = _stacked_panels(
+        panels, "ms per step (median over trials)", {p: f["step_ms"] for p, f in frames.items()}
+    )
+    caption = (
+        "Each bar is a style's profiled step split by what TensorFlow's trace shows running (medians over trials); "
+        "the black tick is its steady step without the profiler. Bars past the tick: the profiler's own cost."
+    )
+    return _encode(figure, "Where a steady step goes", caption)
+
+
 def overhead_curves(summary: Summary, reference: str) -> Figure | None:
     """Per model: each style's fitted step over the reference's fitted step against the batch
     size (lines), the measured paired ratios (dots, median over blocks), and the margin band."""
@@ -338,6 +368,6 @@ def all_figures(summary: Summary, reference: str) -> list[Figure]:
     candidates = [
         decision_matrix(summary, reference), backend_or_style(summary), step_times(summary),
         first_step_phases(summary), accuracy(summary), xla_speedup(summary), throughput(summary),
-        overhead_curves(summary, reference),
+        step_breakdown(summary), overhead_curves(summary, reference),
     ]  # fmt: skip
     return [figure for figure in candidates if figure is not None]

@@ -114,6 +114,21 @@ def why_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def breakdown_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The profiled step's parts per style, their sum against the unprofiled step, formatted."""
+    from bench.report.why import STEP_PARTS
+
+    return [
+        {
+            "arch": row["arch"], "setting": row["setting"], "style": row["who"], "n": row["n"],
+            "parts": [_number(row[part], 3) for part in STEP_PARTS], "sum": _number(row["parts_ms"], 3),
+            "step": _number(row["step_ms"], 3), "ratio": _number(row["parts_over_step"], 3),
+            "overhead": _number(row["overhead"], 3),
+        }
+        for _, row in table.iterrows()
+    ]  # fmt: skip
+
+
 def render_html(summary: Summary, figures: list, written: str) -> str:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
@@ -127,6 +142,7 @@ def render_html(summary: Summary, figures: list, written: str) -> str:
         backends=backend_rows(summary.backends),
         overheads=overhead_rows(summary.overheads),
         why=why_rows(summary.why),
+        breakdown=breakdown_rows(summary.breakdown),
         compile_modes=summary.compile_modes.to_dict("records"),
         rule=decide.rule_text(summary.margin, summary.alpha),
         na=summary.not_applicable.to_dict("records"),
@@ -180,6 +196,19 @@ def render_markdown(summary: Summary) -> str:
     if summary.why_answers:
         lines += ["", f"### Why: each style's largest extra cost against {summary.reference}", ""]
         lines += [f"- {line}" for line in summary.why_answers]
+    if len(summary.breakdown):
+        rows = [
+            {"arch": r["arch"], "setting": r["setting"], "style": r["style"], "n": r["n"],
+             **dict(zip(["compute ms", "input ms", "framework ms", "untraced ms"], r["parts"], strict=True)),
+             "sum ms": r["sum"], "unprofiled step ms": r["step"], "sum / step": r["ratio"], "profiler cost": r["overhead"]}
+            for r in breakdown_rows(summary.breakdown)
+        ]  # fmt: skip
+        lines += [
+            "",
+            "### Where a steady step goes (TensorFlow's profiler)",
+            "",
+            pd.DataFrame(rows).to_markdown(index=False),
+        ]
     if len(summary.overheads):
         table = pd.DataFrame(overhead_rows(summary.overheads)).rename(
             columns={"fixed": "fixed ms", "fixed_ci": "95% CI", "per_sample": "µs per sample",

@@ -60,6 +60,9 @@ class Summary:
     overhead_answers: list[str] = field(default_factory=list)  # per model and style against the reference
     why: pd.DataFrame = field(default_factory=pd.DataFrame)  # per cell group, style and phase: extra cost
     why_answers: list[str] = field(default_factory=list)  # per cell group and style: its largest extra cost
+    breakdown: pd.DataFrame = field(
+        default_factory=pd.DataFrame
+    )  # per model, setting, style: the profiled step
     banners: list[str] = field(default_factory=list)
     sweep_id: str = ""
     trials: int = 0
@@ -387,7 +390,7 @@ def retrace_banners(ok: pd.DataFrame) -> list[str]:
     return [
         f"{who} on {_where(arch, setting)} retraced its train step during the timed steps "
         f"({int(group['retraces_steady'].sum())} retraces in {len(group)} trials; column retraces_steady): "
-        'its steady-step numbers include new traces and compiles (README "Retraces").'
+        'its steady-step numbers include new traces and compiles (README "Why a style costs what it costs").'
         for (who, arch, setting), group in retraced.groupby(["who", "arch", "setting"], sort=True)
     ]
 
@@ -446,6 +449,7 @@ def summarize(
         overheads=overheads,
         overhead_answers=overhead.overhead_sentences(overheads, reference),
         why=phases,
+        breakdown=why.breakdown_table(ok),
         why_answers=why.why_sentences(phases, reference, margin),
         decisions=decisions,
         verdicts=[verdict(row, reference) for _, row in decisions.iterrows()],

@@ -31,7 +31,54 @@ MEMORY_PARTS = {
     "mem_first_step_mb": "memory in the first execution",
     "mem_steady_mb": "memory in steady steps",
 }
-UNITS = {**dict.fromkeys(TIME_PARTS, "ms"), **dict.fromkeys(MEMORY_PARTS, "MiB")}
+STEP_PARTS = {f"prof_{part}_ms": f"{words} per steady step" for part, words in (
+    ("compute", "op compute"), ("input", "input wait"), ("framework", "framework runtime"),
+    ("untraced", "Python and idle (untraced)"),
+)}  # fmt: skip
+STEP_UNIT = "ms/step"
+UNITS = {
+    **dict.fromkeys(TIME_PARTS, "ms"),
+    **dict.fromkeys(MEMORY_PARTS, "MiB"),
+    **dict.fromkeys(STEP_PARTS, STEP_UNIT),
+}
+LABELS = {**TIME_PARTS, **MEMORY_PARTS, **STEP_PARTS}
+BREAKDOWN_COLUMNS = [
+    "arch",
+    "setting",
+    "who",
+    "n",
+    *STEP_PARTS,
+    "parts_ms",
+    "step_ms",
+    "parts_over_step",
+    "overhead",
+]
+
+
+def breakdown_table(ok: pd.DataFrame) -> pd.DataFrame:
+    """Per model, setting and style with a profiled step: each part's median over trials, their
+    sum, the unprofiled steady step (the timed steps' median), the median over trials of each
+    trial's parts over its own unprofiled step, and the profiler's own cost (profiled over
+    unprofiled step, the same trial a moment apart), median."""
+    if "prof_compute_ms" not in ok or ok["prof_compute_ms"].isna().all():
+        return pd.DataFrame(columns=BREAKDOWN_COLUMNS)
+    profiled = ok.dropna(subset=["prof_compute_ms"])
+    profiled = profiled.assign(
+        model=cells.model_labels(profiled),
+        setting_words=cells.setting_labels(profiled, model_words=False),
+    )
+    rows = []
+    for (model, setting, who), group in profiled.groupby(["model", "setting_words", "who"], sort=True):
+        medians = {part: float(group[part].median()) for part in STEP_PARTS}
+        # each trial's parts against its own unprofiled step (paired: the machine's drift between
+        # trials cancels), then the median over trials
+        own = group[list(STEP_PARTS)].sum(axis=1) / group["step_ms_median"]
+        rows.append({"arch": model, "setting": setting, "who": who, "n": len(group), **medians,
+                     "parts_ms": sum(medians.values()), "step_ms": float(group["step_ms_median"].median()),
+                     "parts_over_step": float(own.median()), "overhead": float(group["prof_overhead"].median())})  # fmt: skip
+    return pd.DataFrame(rows, columns=BREAKDOWN_COLUMNS)
+
+
 COLUMNS = [
     "arch", "setting", "who", "part", "label", "unit", "median", "extra", "extra_low", "extra_high", "n", "paired",
     "traces", "reference_traces", "retraces",
@@ -95,7 +142,7 @@ def why_table(ok: pd.DataFrame, reference: str) -> pd.DataFrame:
             traces = _trace_counts(pool, who, reference)
             for part in parts:
                 row = {"arch": first["model"], "setting": setting, "who": who, "part": part,
-                       "label": {**TIME_PARTS, **MEMORY_PARTS}[part], "unit": UNITS[part],
+                       "label": LABELS[part], "unit": UNITS[part],
                        "median": float(pool.loc[pool["who"] == who, part].median()), **traces}  # fmt: skip
                 if who != reference and reference in set(pool["who"]):
                     pairs = [paired_values(g, who, reference, part) for g in groups]
@@ -183,6 +230,13 @@ def why_sentences(table: pd.DataFrame, reference: str, margin: float) -> list[st
             if not less.empty and decided.shape[0] > 0:
                 saving = less.iloc[0]
                 text += f" Its largest saving: {saving['label']}, {_amount(saving['extra'], 'ms')} ({_interval(saving)})."
+            steps = rows[(rows["unit"] == STEP_UNIT) & (rows["extra_low"] > 0)].sort_values(
+                "extra", ascending=False
+            )
+            if not steps.empty:
+                top_step = steps.iloc[0]
+                text += (f" Per steady step, its largest extra is {top_step['label'].removesuffix(' per steady step')}: "
+                         f"{_amount(top_step['extra'], 'ms')} ({_interval(top_step)}).")  # fmt: skip
             memory = rows[(rows["unit"] == "MiB") & (rows["extra_low"] > 0)].sort_values(
                 "extra", ascending=False
             )

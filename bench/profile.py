@@ -1,0 +1,195 @@
+"""Where a steady step goes: a short window of steps under TensorFlow's profiler, parsed.
+
+With `train.profile=true` a trial runs `train.profile_steps` steps unprofiled, then
+the same number under TensorFlow's profiler (host tracer level 2: every op), in
+the same loop with the same per-step clock. The trace (an XSpace protobuf,
+`*.xplane.pb`) is read programmatically and every step's wall interval, from
+the per-step clock, is partitioned by what the trace shows running in it, in
+this order of precedence:
+
+- **compute**: some op kernel runs (an event named `op:type` on any thread,
+  except the input ops), on any core;
+- **input**: no op computes but the step waits for its input
+  (`IteratorGetNext` and the iterator's optional ops, tf.data's get-next);
+- **framework**: neither, but TensorFlow's runtime is at work (eager
+  dispatch, the function call, the executor scheduling ops);
+- **untraced**: nothing the tracer records: Python (Keras's loop, the
+  callbacks, the optimizer's Python wrappers) and idle gaps.
+
+The four parts of a step add up to its profiled wall time exactly; each part
+is reported as its mean, in ms per step, over the window's middle steps
+(between the 25th and 75th percentile of step time: means add up, and a
+stalled step is left out as a median would leave it), so the four columns add
+up to `prof_step_ms`. The profiler's own cost, `prof_overhead`, is the
+profiled median step over the unprofiled one, measured in the same trial a
+moment apart: it is shown beside the parts, which are only as good as it is
+small.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.timing import StepClock
+
+INPUT_OPS = {
+    "IteratorGetNext", "IteratorGetNextSync", "IteratorGetNextAsOptional",
+    "OptionalFromValue", "OptionalGetValue", "OptionalHasValue",
+}  # fmt: skip
+# An op kernel's event is named "op_name:OpType" (TensorFlow's TraceMe for an op); runtime events
+# are "Class::Method", "EagerLocalExecute: Op" and the like.
+OP_EVENT = re.compile(r"^[^:\s]+:([A-Za-z_][A-Za-z0-9_]*)$")
+PARTS = ("compute", "input", "framework", "untraced")
+COLUMNS = {
+    "prof_compute_ms": "op compute",
+    "prof_input_ms": "input wait",
+    "prof_framework_ms": "framework runtime",
+    "prof_untraced_ms": "Python and idle (untraced)",
+}
+
+
+def _merge(intervals: np.ndarray) -> np.ndarray:
+    """Disjoint, sorted intervals covering the same time as `intervals` (n × 2, ns)."""
+    if len(intervals) == 0:
+        return intervals.reshape(0, 2)
+    ordered = intervals[np.argsort(intervals[:, 0])]
+    merged = [ordered[0].copy()]
+    for start, end in ordered[1:]:
+        if start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append(np.array([start, end]))
+    return np.array(merged)
+
+
+def _covered(merged: np.ndarray, start: float, end: float) -> float:
+    """Time within [start, end] covered by disjoint intervals."""
+    if len(merged) == 0:
+        return 0.0
+    clipped = np.clip(merged, start, end)
+    return float(np.sum(clipped[:, 1] - clipped[:, 0]))
+
+
+def trace_intervals(space: Any) -> dict[str, np.ndarray]:
+    """The host plane's events by kind, as absolute wall-clock intervals in ns (epoch):
+    compute, input and framework (see the module docstring)."""
+    start_ns = _profile_start_ns(space)
+    kinds: dict[str, list[tuple[float, float]]] = {"compute": [], "input": [], "framework": []}
+    for plane in space.planes:
+        if not plane.name.startswith("/host:"):
+            continue
+        for line in plane.lines:
+            if line.name.startswith("tf_data_iterator_resource"):
+                continue  # tf.data's background producers: the step waits for them only through get-next
+            base = start_ns + line.timestamp_ns
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                kind = _kind(line.name, name)
+                if kind is None:
+                    continue
+                begin = base + event.offset_ps / 1000.0
+                kinds[kind].append((begin, begin + event.duration_ps / 1000.0))
+    return {kind: np.array(found, dtype=float).reshape(-1, 2) for kind, found in kinds.items()}
+
+
+def _kind(line: str, name: str) -> str | None:
+    if name.startswith("ThreadpoolListener"):
+        return None  # markers of the thread pools' own bookkeeping, not work
+    if line.startswith("tf_data_iterator_get_next"):
+        return "input"
+    op = OP_EVENT.match(name)
+    if op:
+        return "input" if op[1] in INPUT_OPS else "compute"
+    return "framework"
+
+
+def _profile_start_ns(space: Any) -> int:
+    """The profile's start on the wall clock: the events' offsets count from it."""
+    for plane in space.planes:
+        if plane.name == "Task Environment":
+            for stat in plane.stats:
+                if plane.stat_metadata[stat.metadata_id].name == "profile_start_time":
+                    return int(stat.uint64_value or stat.int64_value)
+    raise ValueError("the trace has no profile_start_time")
+
+
+def step_parts(intervals: dict[str, np.ndarray], bounds_ns: np.ndarray) -> dict[str, np.ndarray]:
+    """Per step (between consecutive bounds): ms of compute, input, framework, untraced;
+    they add up to the step's wall time."""
+    compute = _merge(intervals["compute"])
+    with_input = _merge(np.concatenate([intervals["compute"], intervals["input"]]))
+    traced = _merge(np.concatenate([intervals["compute"], intervals["input"], intervals["framework"]]))
+    parts: dict[str, list[float]] = {part: [] for part in PARTS}
+    for start, end in zip(bounds_ns[:-1], bounds_ns[1:], strict=True):
+        c, ci, cif = (_covered(m, start, end) for m in (compute, with_input, traced))
+        for part, value in zip(PARTS, (c, ci - c, cif - ci, (end - start) - cif), strict=True):
+            parts[part].append(value / 1e6)
+    return {part: np.array(values) for part, values in parts.items()}
+
+
+def read_space(folder: Path) -> Any:
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    paths = sorted(glob.glob(str(folder / "plugins" / "profile" / "*" / "*.xplane.pb")))
+    if not paths:
+        raise ValueError(f"TensorFlow's profiler wrote no trace under {folder}")
+    space = xplane_pb2.XSpace()
+    space.ParseFromString(Path(paths[-1]).read_bytes())
+    return space
+
+
+WARM_UP_STEPS = 5
+
+
+def _profiled_fit(trainer: Any, batches: Any, steps: int, options: Any) -> tuple[StepClock, Any, int]:
+    """`steps` steps under the profiler: their clock, the parsed trace, and the wall clock's
+    offset from the step clock's (ns) to place the steps on the trace's time line."""
+    import tensorflow as tf
+
+    clock = StepClock()
+    with tempfile.TemporaryDirectory() as folder:
+        wall_minus_perf_ns = time.time_ns() - time.perf_counter_ns()
+        tf.profiler.experimental.start(folder, options=options)
+        try:
+            trainer.fit(batches, 1 + steps, clock)
+        finally:
+            tf.profiler.experimental.stop()
+        space = read_space(Path(folder))
+    return clock, space, wall_minus_perf_ns
+
+
+def profile_phase(trainer: Any, batches: Any, steps: int, record: dict[str, Any]) -> None:
+    """`steps` steps unprofiled, then `steps` under the profiler, in the same loop and clock:
+    the breakdown's columns (median ms per step), the two median steps and their ratio."""
+    import tensorflow as tf
+
+    options = tf.profiler.experimental.ProfilerOptions(host_tracer_level=2, python_tracer_level=0)
+    # A first session's start-up (the tracer's threads and buffers) slows the steps it
+    # records by up to 1.4× here; a short throw-away session takes it.
+    _profiled_fit(trainer, batches, steps, options)
+    unprofiled = StepClock()
+    trainer.fit(batches, 1 + steps, unprofiled)  # the first gap is fit's own start: not a step
+    profiled, space, wall_minus_perf_ns = _profiled_fit(trainer, batches, steps, options)
+    bounds = np.array(profiled.ends[1:], dtype=float) * 1e9 + wall_minus_perf_ns
+    parts = step_parts(trace_intervals(space), bounds)
+    typical = middle_steps(sum(parts.values()))
+    for column, part in zip(COLUMNS, PARTS, strict=True):
+        record[column] = float(np.mean(parts[part][typical]))
+    record["prof_step_ms"] = float(np.mean(sum(parts.values())[typical]))
+    record["prof_unprofiled_step_ms"] = float(np.median(unprofiled.gaps_ms()[1:]))
+    record["prof_overhead"] = float(np.median(profiled.gaps_ms()[1:])) / record["prof_unprofiled_step_ms"]
+
+
+def middle_steps(steps_ms: np.ndarray) -> np.ndarray:
+    """The steps between the 25th and 75th percentile of their wall time: their parts' means
+    add up to their mean step (medians of parts would not add up), and a step stalled by a
+    garbage collection or a context switch is left out, as a median would leave it out."""
+    low, high = np.percentile(steps_ms, [25, 75])
+    return (steps_ms >= low) & (steps_ms <= high)
