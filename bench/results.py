@@ -71,7 +71,7 @@ SCHEMA: dict[str, str] = {
     "time_to_first_step_ms": F, "step_ms_median": F, "step_ms_iqr": F, "step_ms_p95": F, "step_ms_block": F,
     "samples_per_s": F, "epoch_s": F, "test_accuracy": F, "test_loss": F,
     "coarse_test_accuracy": F, "coarse_test_loss": F, "params": N, "matches_reference": B,
-    "traces_to_first_step": N, "retraces_steady": N, "trace_ms": F,
+    "traces_to_first_step": N, "retraces_steady": N, "trace_ms": F, "graph_ops": N, "layer_calls": N,
     "mem_build_mb": F, "mem_first_step_mb": F, "mem_steady_mb": F, "rss_after_data_mb": F, "accelerator_peak_mb": F,
     "prof_compute_ms": F, "prof_input_ms": F, "prof_framework_ms": F, "prof_untraced_ms": F,
     "prof_step_ms": F, "prof_unprofiled_step_ms": F, "prof_overhead": F,

@@ -5,6 +5,7 @@ and the injected slowdown. Framework-free."""
 from __future__ import annotations
 
 import functools
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,6 +44,15 @@ def execution_delay_s(train: TrainConfig) -> float:
     return train.inject_delay_ms * train.steps_per_execution / 1000.0
 
 
+def graph_ops_now() -> int | None:
+    """Operations in the TensorFlow graph being traced at this moment (the train step's inputs,
+    forward, gradients and optimizer update), or None outside a TensorFlow trace (JAX, eager)."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not tf.inside_function():
+        return None
+    return len(tf.compat.v1.get_default_graph().get_operations())
+
+
 class TraceCounter:
     """How many times a compiler traced a step function: the Python body of a function under
     `tf.function` or `jax.jit` runs once per trace (and never for a cached graph), so a
@@ -53,6 +63,7 @@ class TraceCounter:
         self.count = 0
         self.seconds = 0.0  # spent in the Python body while it was traced
         self.compiled = compiled
+        self.graph_ops: int | None = None  # ops in the TensorFlow graph the last trace built
 
     @property
     def traces(self) -> int | None:
@@ -74,6 +85,7 @@ class TraceCounter:
                 return function(*args, **kwargs)
             finally:
                 self.seconds += time.perf_counter() - started
+                self.graph_ops = graph_ops_now()
 
         return counted
 
@@ -126,10 +138,6 @@ class LoopDriver:
         """How often the step was traced (a floor that compiles sets `trace_counter`)."""
         counter = getattr(self, "trace_counter", None)
         return None if counter is None else counter.traces
-
-    def trace_ms(self) -> float | None:
-        counter = getattr(self, "trace_counter", None)
-        return None if counter is None else counter.trace_ms
 
     def iterate(self, data: Any) -> Iterator[Any]:
         return iter(data)

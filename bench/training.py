@@ -140,9 +140,6 @@ class KerasTrainer:
     def traces(self) -> int | None:
         return self.trace_counter.traces
 
-    def trace_ms(self) -> float | None:
-        return self.trace_counter.trace_ms
-
     def compile(self) -> None:
         optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[self.train.optimizer]
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

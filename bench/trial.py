@@ -125,7 +125,8 @@ def profile_steps(config: RunConfig, trainer: Any, batches: Any, record: dict[st
 
 def first_step_marks(trainer: Any, record: dict[str, Any], steady_from: int | None) -> Any:
     """A StepClock tick hook for a fit that starts with the first execution: after it, the time
-    spent tracing the step (`trace_ms`) and that execution's memory growth
+    spent tracing the step (`trace_ms`), the ops its TensorFlow graph holds (`graph_ops`), and
+    that execution's memory growth
     (`mem_first_step_mb`); then, unless `steady_from` is None, a new memory phase from that
     tick (the last warm-up execution in the trial design, so that reading the kernel's
     counters falls in no timed step) whose growth the caller reads from record["_steady"]."""
@@ -135,7 +136,9 @@ def first_step_marks(trainer: Any, record: dict[str, Any], steady_from: int | No
     def on_tick(index: int) -> None:
         if index == 0:
             record["mem_first_step_mb"] = first.growth_mb()
-            record["trace_ms"] = trainer.trace_ms()
+            counter = getattr(trainer, "trace_counter", None)  # none where nothing traces (eager torch)
+            if counter is not None:
+                record.update(trace_ms=counter.trace_ms, graph_ops=counter.graph_ops)
         if steady_from is not None and index == steady_from:
             record["_steady"] = memory.Phase()
             record["_steady"].start()
@@ -382,6 +385,7 @@ def after_training(
     test_images = data.model_inputs(dataset.x_test)
     test_labels = trainer_common.targets(config.arch, dataset.y_test, dataset.provenance.dataset)
     record.update(training.evaluate(trainer.model, test_images, test_labels, config.train.eval_batch_size))
+    record["layer_calls"] = styles.layer_calls(trainer.model, test_images[:8])
     if config.train.latency_repeats > 0:
         latency_phases(trainer.model, test_images, config, record)
     if config.train.save_load:

@@ -115,3 +115,19 @@ def test_a_trials_tracing_is_part_of_its_first_step(run_config, style):
     training_phases(config, trainer, load_data(config.data), record)
     assert 0 < record["trace_ms"] < record["first_step_ms"]
     assert record["trace_ms"] == pytest.approx(trainer.trace_ms())  # no retrace after the first step
+
+
+@pytest.mark.slow
+def test_layer_calls_are_the_models_own_layers(run_config):
+    """One call of the model and one per layer it lists (its input layer is never called); raw
+    calls no Keras layer."""
+    import keras
+
+    from bench import styles
+
+    batch = np.zeros((2, 28, 28, 1), dtype="float32")
+    for style in ("sequential", "functional", "subclass"):
+        model = styles.build(style, run_config(f"style={style}").arch)
+        layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+        assert styles.layer_calls(model, batch) == 1 + len(layers) == 4  # Flatten, Dense, Dense
+    assert styles.layer_calls(styles.build("raw", run_config("style=raw").arch), batch) == 0

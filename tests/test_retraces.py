@@ -1,5 +1,6 @@
 """Retraces: how often each style's train step is traced, counted by a wrapper around the
-Python step function, checked against TensorFlow's own tracing count, and the retrace trap
+Python step function, checked against TensorFlow's own tracing count (and the graph's size
+against TensorFlow's own graph), and the retrace trap
 (a pass's last, smaller batch: `train.vary_batch`) seen where it bites (JAX)."""
 
 from __future__ import annotations
@@ -61,11 +62,21 @@ def test_the_trace_count_is_tensorflows_own(run_config, pipeline):
         if f.python_function.__name__ == "one_step_on_data"
     ]
     assert record["traces_to_first_step"] == trainer.traces() == step.experimental_get_tracing_count()
+    assert _graph_of_size(step, record["graph_ops"])
     raw = run_config("style=raw", *SMALL)
     raw_record = {}
     raw_trainer = build_phases(raw, raw_record)
     training_phases(raw, raw_trainer, load_data(raw.data), raw_record)
     assert raw_trainer.traces() == raw_trainer.one_step.experimental_get_tracing_count() == 1
+    assert _graph_of_size(raw_trainer.one_step, raw_record["graph_ops"])
+    assert raw_record["graph_ops"] < record["graph_ops"]  # no Keras bookkeeping in raw's step
+
+
+def _graph_of_size(step, counted: int) -> bool:
+    """`graph_ops` (counted when the step's Python body returns) against the ops in one of
+    TensorFlow's own concrete graphs of that step, which adds its output ops after the body."""
+    sizes = [len(concrete.graph.get_operations()) for concrete in step._list_all_concrete_functions()]
+    return counted > 50 and any(0 <= size - counted <= 5 for size in sizes)
 
 
 @pytest.mark.parametrize("style", [*KERAS_STYLES, "raw"])

@@ -81,7 +81,8 @@ def breakdown_table(ok: pd.DataFrame) -> pd.DataFrame:
 
 COLUMNS = [
     "arch", "setting", "who", "part", "label", "unit", "median", "extra", "extra_low", "extra_high", "n", "paired",
-    "traces", "reference_traces", "retraces",
+    "traces", "reference_traces", "retraces", "graph_ops", "reference_graph_ops", "layer_calls",
+    "reference_layer_calls",
 ]  # fmt: skip
 
 
@@ -172,18 +173,26 @@ def _trace_counts(pool: pd.DataFrame, who: str, reference: str) -> dict[str, flo
     if "traces_to_first_step" not in pool:
         return {}
     mine, ref = pool[pool["who"] == who], pool[pool["who"] == reference]
-    return {
-        "traces": mine["traces_to_first_step"].median(),
-        "reference_traces": ref["traces_to_first_step"].median() if len(ref) else np.nan,
-        "retraces": mine["retraces_steady"].fillna(0).sum(),
-    }
+    counts = {"traces": "traces_to_first_step", "graph_ops": "graph_ops", "layer_calls": "layer_calls"}
+    found = {"retraces": mine["retraces_steady"].fillna(0).sum()}
+    for name, column in counts.items():
+        if column in pool:
+            found[name] = mine[column].median()
+            found[f"reference_{name}"] = ref[column].median() if len(ref) else np.nan
+    return found
 
 
 def _traces(row: pd.Series, reference: str) -> str:
+    """The counts that explain a first step: traces, graph size, Keras layer calls."""
     if pd.isna(row.get("traces")) or pd.isna(row.get("reference_traces")):
         return ""
     text = f" It traced its train step {row['traces']:.0f}× before its first step ({reference}: {row['reference_traces']:.0f}×)"
-    return text + (f", and retraced {int(row['retraces'])}× in steady steps." if row["retraces"] > 0 else ".")
+    if pd.notna(row.get("graph_ops")) and pd.notna(row.get("reference_graph_ops")):
+        text += f" into a graph of {row['graph_ops']:.0f} ops ({reference}: {row['reference_graph_ops']:.0f})"
+    if pd.notna(row.get("layer_calls")) and pd.notna(row.get("reference_layer_calls")):
+        text += (f"; a forward pass makes {row['layer_calls']:.0f} Keras layer calls "
+                 f"({reference}: {row['reference_layer_calls']:.0f})")  # fmt: skip
+    return text + (f"; it retraced {int(row['retraces'])}× in steady steps." if row["retraces"] > 0 else ".")
 
 
 def _where(model: str, setting: str) -> str:

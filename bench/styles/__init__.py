@@ -58,3 +58,25 @@ def build(style: str, spec: ArchSpec) -> Any:
 def weight_shapes(model: Any) -> list[tuple[int, ...]]:
     """The shapes of the model's weights, in `get_weights()` order."""
     return [tuple(weight.shape) for weight in model.get_weights()]
+
+
+def layer_calls(model: Any, batch: np.ndarray) -> int:
+    """How many times Keras's `Layer.__call__` runs in one eager forward pass of `batch`, the
+    model's own call included: the Python layer machinery a style pays for on every eager call
+    and every trace. 0 for raw, whose forward calls no Keras layer."""
+    import keras
+
+    calls = 0
+    original = keras.layers.Layer.__call__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return original(self, *args, **kwargs)
+
+    keras.layers.Layer.__call__ = counting
+    try:
+        model.eager_forward()(batch) if hasattr(model, "eager_forward") else model(batch, training=False)
+    finally:
+        keras.layers.Layer.__call__ = original
+    return calls
