@@ -51,8 +51,8 @@ def test_without_the_kernels_counters_growth_is_nan(monkeypatch, tmp_path):
 @pytest.mark.slow
 def test_a_trials_build_holds_its_weights(run_config):
     """A 784-4096-10 mlp holds 3.26 M float32 parameters (12.4 MiB): its build phase grows by
-    at least that, and its first step (which builds Adam's two slots per weight) at least twice
-    that; its steady steps, which allocate no new state, less than its first."""
+    at least that, its first step (which builds Adam's two slots per weight) at least twice
+    that, and each steady step at least that again (its gradients, freed after every step)."""
     config = run_config(
         "style=functional", "arch.hidden_units=4096", "data.max_train_samples=512", "train.warmup_steps=2",
         "train.timed_steps=10", "train.epochs=0", "train.block_clock_steps=0",
@@ -63,7 +63,7 @@ def test_a_trials_build_holds_its_weights(run_config):
     weights_mb = record["params"] * 4 / MIB
     assert record["mem_build_mb"] >= 0.95 * weights_mb
     assert record["mem_first_step_mb"] >= 2 * 0.95 * weights_mb  # Adam's two slots per weight, at least
-    assert 0 <= record["mem_steady_mb"] < record["mem_first_step_mb"]
+    assert record["mem_steady_mb"] >= 0.95 * weights_mb  # each step's gradients: one per weight
     assert "_steady" not in record
 
 
