@@ -23,7 +23,7 @@ bench: $(STAMP)
 
 ## the test suite (about 8 minutes on 2 cores); benchmarks run once each, untimed
 test: $(STAMP)
-	$(BIN)/python -m pytest --benchmark-disable
+	$(BIN)/python -m pytest --benchmark-disable --durations=15
 
 ## time the pytest-benchmark suites and save the run under .benchmarks/
 benchmark: $(STAMP)

@@ -25,8 +25,9 @@ from bench import backends, training
 from bench.trial import build_phases, load_data, start_runtime, train_arrays, training_phases
 
 pytestmark = pytest.mark.slow
-# Rounds and steps per round: more for the millisecond MLP, whose steps are noisiest.
-BUDGET = {"mlp": (4, 80), "cnn": (3, 12)}
+# Rounds and steps per round: more for the millisecond MLP, whose steps are noisiest (on JAX its
+# ratio sits at 1.03-1.09 here; 4 rounds let one noisy round push it past 1.1 in CI).
+BUDGET = {"mlp": (6, 80), "cnn": (3, 12)}
 
 
 def independent_iterator(trainer, batches):
