@@ -114,7 +114,9 @@ def test_a_trials_tracing_is_part_of_its_first_step(run_config, style):
     trainer = build_phases(config, record)
     training_phases(config, trainer, load_data(config.data), record)
     assert 0 < record["trace_ms"] < record["first_step_ms"]
-    assert record["trace_ms"] == pytest.approx(trainer.trace_counter.trace_ms)  # no retrace after the first step
+    assert record["trace_ms"] == pytest.approx(
+        trainer.trace_counter.trace_ms
+    )  # no retrace after the first step
 
 
 @pytest.mark.slow
