@@ -21,7 +21,7 @@ bench: $(STAMP)
 	$(BIN)/bench run sweep=quick sweep_id=$(SWEEP_ID)
 	$(BIN)/bench report results/$(SWEEP_ID)
 
-## the test suite (about 8 minutes on 2 cores); benchmarks run once each, untimed
+## the test suite (9-21 minutes on 2 cores, with the machine's speed); benchmarks run once each, untimed; prints the 15 slowest
 test: $(STAMP)
 	$(BIN)/python -m pytest --benchmark-disable --durations=15
 
