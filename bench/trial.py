@@ -102,11 +102,11 @@ def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, reco
     batches = training.pipeline_for(config, train_arrays(config, dataset))
     per_execution = train.steps_per_execution
     warmup_executions = -(-train.warmup_steps // per_execution)
-    clock = StepClock(
-        counter=trainer.traces, on_tick=first_step_marks(trainer, record, max(warmup_executions - 1, 0))
-    )
+    steady = memory.Phase()  # from the last warm-up execution: reading the counters falls in no timed step
+    marks = first_step_marks(trainer, record, steady, max(warmup_executions - 1, 0))
+    clock = StepClock(counter=trainer.traces, on_tick=marks)
     trainer.fit(batches, 1 + warmup_executions + train.timed_steps, clock)
-    record["mem_steady_mb"] = record.pop("_steady").growth_mb()
+    record["mem_steady_mb"] = steady.growth_mb()
     record.update(trace_columns(clock.counts[0], clock.counts[warmup_executions], clock.counts[-1]))
     gaps = clock.gaps_ms(per_execution)
     record["first_step_ms"] = float(gaps[0] * per_execution)
@@ -123,13 +123,13 @@ def profile_steps(config: RunConfig, trainer: Any, batches: Any, record: dict[st
         profile.profile_phase(trainer, batches, config.train.profile_steps, record)
 
 
-def first_step_marks(trainer: Any, record: dict[str, Any], steady_from: int | None) -> Any:
+def first_step_marks(
+    trainer: Any, record: dict[str, Any], steady: memory.Phase | None = None, steady_from: int = 0
+) -> Any:
     """A StepClock tick hook for a fit that starts with the first execution: after it, the time
     spent tracing the step (`trace_ms`), the ops its TensorFlow graph holds (`graph_ops`), and
-    that execution's memory growth
-    (`mem_first_step_mb`); then, unless `steady_from` is None, a new memory phase from that
-    tick (the last warm-up execution in the trial design, so that reading the kernel's
-    counters falls in no timed step) whose growth the caller reads from record["_steady"]."""
+    that execution's memory growth (`mem_first_step_mb`); given a `steady` phase, it also
+    starts that phase at tick `steady_from`."""
     first = memory.Phase()
     first.start()
 
@@ -139,9 +139,8 @@ def first_step_marks(trainer: Any, record: dict[str, Any], steady_from: int | No
             counter = getattr(trainer, "trace_counter", None)  # none where nothing traces (eager torch)
             if counter is not None:
                 record.update(trace_ms=counter.trace_ms, graph_ops=counter.graph_ops)
-        if steady_from is not None and index == steady_from:
-            record["_steady"] = memory.Phase()
-            record["_steady"].start()
+        if steady is not None and index == steady_from:
+            steady.start()
 
     return on_tick
 
@@ -177,7 +176,7 @@ def _time_to_first_step(record: dict[str, Any]) -> float:
 def first_executions(config: RunConfig, trainer: Any, batches: Any, record: dict[str, Any]) -> None:
     """The first execution and the warm-up executions; records the first step and the total."""
     per_execution = config.train.steps_per_execution
-    clock = StepClock(counter=trainer.traces, on_tick=first_step_marks(trainer, record, None))
+    clock = StepClock(counter=trainer.traces, on_tick=first_step_marks(trainer, record))
     trainer.fit(batches, 1 + -(-config.train.warmup_steps // per_execution), clock)
     record["traces_to_first_step"] = clock.counts[0]
     record["first_step_ms"] = float(clock.gaps_ms(per_execution)[0] * per_execution)

@@ -53,24 +53,25 @@ class Line:
         return self.residual_sd * np.sqrt(1 / self.n + (batch - self.x_mean) ** 2 / self.sxx)
 
     @property
-    def half(self) -> float:
+    def t_quantile(self) -> float:
+        """Student's t for the interval, with the fit's n - 2 degrees of freedom."""
         return _t(self.confidence, self.n - 2)
 
     @property
     def intercept_low(self) -> float:
-        return self.intercept - self.half * float(self.se_at(0.0))
+        return self.intercept - self.t_quantile * float(self.se_at(0.0))
 
     @property
     def intercept_high(self) -> float:
-        return self.intercept + self.half * float(self.se_at(0.0))
+        return self.intercept + self.t_quantile * float(self.se_at(0.0))
 
     @property
     def slope_low(self) -> float:
-        return self.slope - self.half * self.residual_sd / np.sqrt(self.sxx)
+        return self.slope - self.t_quantile * self.residual_sd / np.sqrt(self.sxx)
 
     @property
     def slope_high(self) -> float:
-        return self.slope + self.half * self.residual_sd / np.sqrt(self.sxx)
+        return self.slope + self.t_quantile * self.residual_sd / np.sqrt(self.sxx)
 
 
 def fit_line(batch: np.ndarray, step_ms: np.ndarray, confidence: float = CONFIDENCE) -> Line | None:
@@ -101,7 +102,7 @@ class Gap:
         """(difference, half-width of its interval) at each batch."""
         if self.paired is not None:
             line = self.paired
-            return np.asarray(line.at(batch)), line.half * np.asarray(line.se_at(batch))
+            return np.asarray(line.at(batch)), line.t_quantile * np.asarray(line.se_at(batch))
         style, reference = self.style, self.reference
         se_s, se_r = np.asarray(style.se_at(batch)), np.asarray(reference.se_at(batch))
         variance = se_s**2 + se_r**2

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench import cells, stats
+from bench import cells, profile, stats
 from bench.report.overhead import BATCH
 
 TIME_PARTS = {
@@ -31,10 +31,7 @@ MEMORY_PARTS = {
     "mem_first_step_mb": "memory in the first execution",
     "mem_steady_mb": "memory in steady steps",
 }
-STEP_PARTS = {f"prof_{part}_ms": f"{words} per steady step" for part, words in (
-    ("compute", "op compute"), ("input", "input wait"), ("framework", "framework runtime"),
-    ("untraced", "Python and idle (untraced)"),
-)}  # fmt: skip
+STEP_PARTS = {column: f"{words} per steady step" for column, words in profile.COLUMNS.items()}
 STEP_UNIT = "ms/step"
 UNITS = {
     **dict.fromkeys(TIME_PARTS, "ms"),
