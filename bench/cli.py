@@ -253,7 +253,7 @@ def _fraction(parser: argparse.ArgumentParser, flag: str, text: str) -> float:
 
 def compare_command(args: Sequence[str]) -> int:
     """Exit 0 when clean, 1 on a regression or a missing cell, 2 when the inputs cannot be compared."""
-    from bench import compare
+    from bench import compare, decide
 
     parser = argparse.ArgumentParser(
         prog="bench compare",
@@ -325,7 +325,7 @@ def compare_command(args: Sequence[str]) -> int:
             compare.markdown(verdicts, threshold, options.alpha, factor, paired, faster)
         )
     failed = [v for v in verdicts if v.failed]
-    for verdict in failed:
+    for verdict in failed + [v for v in verdicts if v.status == decide.UNDECIDED]:
         print(f"{verdict.status}: {verdict.cell} {verdict.metric}: {verdict.detail}")
     return 1 if failed else 0
 
