@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test verify lint clean benchmark benchmark-compare baseline gate gate-stored
+.PHONY: bench test test-long verify lint clean benchmark benchmark-compare baseline gate gate-stored
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,13 @@ bench: $(STAMP)
 	$(BIN)/bench run sweep=quick sweep_id=$(SWEEP_ID)
 	$(BIN)/bench report results/$(SWEEP_ID)
 
-## the test suite (9-21 minutes on 2 cores, with the machine's speed); benchmarks run once each, untimed; prints the 15 slowest
+## the test suite without the `long` tests; benchmarks run once each, untimed; prints the 15 slowest
 test: $(STAMP)
-	$(BIN)/python -m pytest --benchmark-disable --durations=15
+	$(BIN)/python -m pytest -m "not long" --benchmark-disable --durations=15
+
+## the `long` tests: launcher sweeps (submitit, Ray), a real MLflow server, --against in a worktree
+test-long: $(STAMP)
+	$(BIN)/python -m pytest -m long --benchmark-disable --durations=10
 
 ## time the pytest-benchmark suites and save the run under .benchmarks/
 benchmark: $(STAMP)

@@ -65,6 +65,7 @@ def submitit_sweep(tmp_path_factory) -> tuple[Path, str]:
     return work / "res" / "local", done.stdout
 
 
+@pytest.mark.long
 def test_submitit_local_records_what_the_basic_launcher_records(submitit_sweep, tmp_path):
     folder, stdout = submitit_sweep
     assert cli.main(["run", "-m", *GRID, *TINY, "sweep_id=basic", f"results.dir={tmp_path}"]) == 0
@@ -92,6 +93,7 @@ def test_submitit_local_records_what_the_basic_launcher_records(submitit_sweep, 
     assert local["peak_gflops"].nunique() == 1
 
 
+@pytest.mark.long
 def test_a_killed_submitit_job_becomes_an_error_row_and_a_rerun_fills_exactly_it(tmp_path):
     slow = ["train.timed_steps=300", "train.inject_delay_ms=40"]  # about 12 s of timed steps
     args = [
@@ -144,6 +146,7 @@ def _ray_processes() -> list[str]:
     return found.stdout.split()
 
 
+@pytest.mark.long
 def test_a_sweep_through_the_ray_launcher_on_a_local_ray_instance(tmp_path):
     """The launcher starts a local Ray instance on 127.0.0.1, without dashboard, for this sweep;
     it is gone when the sweep ends. (`ray start` + joining it by address failed on this machine
@@ -175,6 +178,7 @@ def _held_marker(folder: Path, job: dict, ready: threading.Event, release: threa
         release.wait(30)
 
 
+@pytest.mark.long
 def test_status_of_a_half_finished_sweep(submitit_sweep, tmp_path):
     folder = tmp_path / "half"
     shutil.copytree(submitit_sweep[0], folder)
@@ -239,6 +243,7 @@ def mlflow_server(tmp_path):
     server.wait(30)
 
 
+@pytest.mark.long
 def test_export_to_a_real_mlflow_server_is_one_run_per_trial_and_idempotent(
     submitit_sweep, mlflow_server, tmp_path, capsys
 ):
@@ -278,6 +283,7 @@ def test_export_to_a_real_mlflow_server_is_one_run_per_trial_and_idempotent(
     assert [a.path for a in client.list_artifacts(parent.info.run_id, "report")] == ["report/summary.md"]
 
 
+@pytest.mark.long
 def test_github_benchmark_export_is_the_custom_smaller_is_better_list(submitit_sweep, tmp_path):
     folder = submitit_sweep[0]
     out = tmp_path / "bench.json"
