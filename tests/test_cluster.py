@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from overrides import TINY_TRIAL
 
 from bench import cli, driver, jobs, plan, results, sweep
 from bench.report.render import SUMMARY_LIMIT, within_limit
@@ -26,17 +27,7 @@ from hydra_plugins.stylebench_sweeper.interleaved_sweeper import launches_here, 
 
 pytestmark = pytest.mark.slow
 BENCH = str(Path(sys.executable).parent / "bench")
-TINY = [
-    "isolation=inline",
-    "train.warmup_steps=1",
-    "train.timed_steps=3",
-    "train.epochs=0",
-    "data=embedded",
-    "data.max_train_samples=512",
-    "data.max_test_samples=128",
-    "train.latency_repeats=0",
-    "train.save_load=false",
-]
+TINY = ["isolation=inline", *TINY_TRIAL, "train.latency_repeats=0", "train.save_load=false"]
 GRID = ["style=raw,functional", "arch=mlp,cnn", "repeat=1,2"]
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from overrides import TINY_TRIAL
 
 from bench import cli, results, runtime, sweep
 from bench.archs import default_spec
@@ -18,16 +19,7 @@ from bench.config import HardwareConfig, ResultsConfig, RunConfig
 from hydra_plugins.stylebench_sweeper.interleaved_sweeper import interleave
 
 pytestmark = pytest.mark.slow
-TINY = [
-    "train.warmup_steps=1",
-    "train.timed_steps=3",
-    "train.epochs=0",
-    "data=embedded",
-    "data.max_train_samples=512",
-    "data.max_test_samples=128",
-    "train.latency_repeats=2",
-    "train.latency_budget_ms=0",
-]
+TINY = [*TINY_TRIAL, "train.latency_repeats=2", "train.latency_budget_ms=0"]
 BENCH = str(Path(sys.executable).parent / "bench")
 
 
