@@ -25,9 +25,14 @@ from bench import backends, training
 from bench.trial import build_phases, load_data, start_runtime, train_arrays, training_phases
 
 pytestmark = pytest.mark.slow
-# Rounds and steps per round: more for the millisecond MLP, whose steps are noisiest (on JAX its
-# ratio sits at 1.03-1.09 here; 4 rounds let one noisy round push it past 1.1 in CI).
+# Rounds and steps per round: more for the millisecond MLP, whose steps are noisiest.
 BUDGET = {"mlp": (6, 80), "cnn": (3, 12)}
+# On JAX the 128-wide mlp steps in about 1-2 ms, and Keras's own fit loop around each step (its
+# callbacks and logs, which the bare call skips and every user's fit pays) is a fixed ~0.1 ms of it:
+# suite/bare measured 0.94-1.13 over four 30-round runs on 2026-12-02 (1.03-1.09 on a quieter day),
+# so the 10% band would judge that loop and this VM's noise, not the clock. At width 1024 the same
+# clock is checked on a step the loop does not dominate: 0.99-1.06 in four runs here.
+WIDER_ON_JAX = ["arch.hidden_units=1024"]
 
 
 def independent_iterator(trainer, batches):
@@ -54,9 +59,10 @@ def independent_step_ms(trainer, batches, steps: int) -> float:
 
 def measured_ratio(run_config, style: str, arch: str) -> float:
     rounds, steps = BUDGET[arch]
+    wider = WIDER_ON_JAX if (arch, backends.current()) == ("mlp", "jax") else []
     config = run_config(
         f"style={style}", f"arch={arch}", f"backend={backends.current()}", f"train.timed_steps={steps}",
-        "train.block_clock_steps=0", "train.epochs=0",
+        "train.block_clock_steps=0", "train.epochs=0", *wider,
     )  # fmt: skip
     assert "status" not in start_runtime(config)
     record: dict = {}
