@@ -66,7 +66,7 @@ class TrainConfig:
     inject_into: str | None = None  # only this style gets the injected delay (None: every style)
     anchor_steps: int = 0  # the fixed machine-speed anchor (bench/anchor.py) after the trial; 0 = off
     profile: bool = (
-        False  # the step breakdown under TensorFlow's profiler after the timed steps (bench/profile.py)
+        False  # the step and first-execution breakdowns under TensorFlow's profiler (bench/profile.py)
     )
     profile_steps: int = 30  # steps in each of its windows (unprofiled, then profiled)
 

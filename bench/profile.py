@@ -24,6 +24,28 @@ up to `prof_step_ms`. The profiler's own cost, `prof_overhead`, is the
 profiled median step over the unprofiled one, measured in the same trial a
 moment apart: it is shown beside the parts, which are only as good as it is
 small.
+
+The first execution is broken down the same way (`first_execution_phase`): a
+second model of the trial's style, built after the timed steps in the same,
+by then warm, process, runs its first execution under the profiler, and that
+execution's wall interval is partitioned, in this order, into
+
+- **graph building**: TensorFlow's `tf.function-graph_building` events (AutoGraph,
+  the step's Python body traced into a graph, the graph's completion: the body,
+  `trace_ms`, is 75-80% of it here);
+- **instantiation**: inside the function call's `EagerLocalExecute`, the time
+  before its kernels start (`EagerKernelExecute`): graph optimisation (Grappler),
+  placement and partitioning; turning Grappler off halves it here;
+- **XLA compilation**: the XLA compiler's own events (`*Compiler::*`, `HLO
+  passes*`, its code-generation threads); the bridge's lowering of the graph to
+  HLO before them has no event of its own and falls in the rest;
+- **the rest**: the run itself, the iterator's start and Python.
+
+Its times are a warm process's (imports, the runtime and the compiler already
+started by the trial's own first step), so they explain the parts of a first
+execution rather than repeat the trial's cold `first_step_ms`; and the profiler
+records every op a trace creates, so the profiled execution is slower than an
+unprofiled one built the same way just before it (`prof_first_overhead`).
 """
 
 from __future__ import annotations
@@ -32,6 +54,7 @@ import glob
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +70,18 @@ INPUT_OPS = {
 # are "Class::Method", "EagerLocalExecute: Op" and the like.
 OP_EVENT = re.compile(r"^[^:\s]+:([A-Za-z_][A-Za-z0-9_]*)$")
 PARTS = ("compute", "input", "framework", "untraced")
+FIRST_PARTS = ("trace", "instantiate", "xla", "rest")
+FIRST_COLUMNS = {
+    "prof_first_trace_ms": "graph building (profiled)",
+    "prof_first_instantiate_ms": "graph optimisation and instantiation (profiled)",
+    "prof_first_xla_ms": "XLA compilation (profiled)",
+    "prof_first_rest_ms": "the first run and the rest (profiled)",
+}
+GRAPH_BUILDING = "tf.function-graph_building"
+FUNCTION_CALL = "EagerLocalExecute: __inference_"
+KERNELS_START = "EagerKernelExecute"
+XLA_EVENT = re.compile(r"Compiler::|^HLO passes")
+XLA_LINE = "tf_xla"
 COLUMNS = {
     "prof_compute_ms": "op compute",
     "prof_input_ms": "input wait",
@@ -77,26 +112,57 @@ def _covered(merged: np.ndarray, start: float, end: float) -> float:
     return float(np.sum(clipped[:, 1] - clipped[:, 0]))
 
 
+def _host_lines(space: Any) -> Any:
+    """(plane, line, the line's start on the wall clock in ns) for every line of the host planes."""
+    start_ns = _profile_start_ns(space)
+    for plane in space.planes:
+        if plane.name.startswith("/host:"):
+            for line in plane.lines:
+                yield plane, line, start_ns + line.timestamp_ns
+
+
+def _events(plane: Any, line: Any, base_ns: float) -> Any:
+    """(name, begin ns, end ns) of a line's events, on the wall clock."""
+    for event in line.events:
+        begin = base_ns + event.offset_ps / 1000.0
+        yield plane.event_metadata[event.metadata_id].name, begin, begin + event.duration_ps / 1000.0
+
+
 def trace_intervals(space: Any) -> dict[str, np.ndarray]:
     """The host plane's events by kind, as absolute wall-clock intervals in ns (epoch):
     compute, input and framework (see the module docstring)."""
-    start_ns = _profile_start_ns(space)
     kinds: dict[str, list[tuple[float, float]]] = {"compute": [], "input": [], "framework": []}
-    for plane in space.planes:
-        if not plane.name.startswith("/host:"):
-            continue
-        for line in plane.lines:
-            if line.name.startswith("tf_data_iterator_resource"):
-                continue  # tf.data's background producers: the step waits for them only through get-next
-            base = start_ns + line.timestamp_ns
-            for event in line.events:
-                name = plane.event_metadata[event.metadata_id].name
-                kind = _kind(line.name, name)
-                if kind is None:
-                    continue
-                begin = base + event.offset_ps / 1000.0
-                kinds[kind].append((begin, begin + event.duration_ps / 1000.0))
+    for plane, line, base in _host_lines(space):
+        if line.name.startswith("tf_data_iterator_resource"):
+            continue  # tf.data's background producers: the step waits for them only through get-next
+        for name, begin, end in _events(plane, line, base):
+            kind = _kind(line.name, name)
+            if kind is not None:
+                kinds[kind].append((begin, end))
+    return _arrays(kinds)
+
+
+def _arrays(kinds: dict[str, list[tuple[float, float]]]) -> dict[str, np.ndarray]:
     return {kind: np.array(found, dtype=float).reshape(-1, 2) for kind, found in kinds.items()}
+
+
+def first_intervals(space: Any) -> dict[str, np.ndarray]:
+    """A first execution's events by kind (trace, instantiate, xla; see the module docstring),
+    as absolute wall-clock intervals in ns."""
+    kinds: dict[str, list[tuple[float, float]]] = {"trace": [], "instantiate": [], "xla": []}
+    for plane, line, base in _host_lines(space):
+        events = sorted(_events(plane, line, base), key=lambda event: event[1])
+        kernels = [begin for name, begin, _ in events if name == KERNELS_START]
+        for name, begin, end in events:
+            if name == GRAPH_BUILDING:
+                kinds["trace"].append((begin, end))
+            elif name.startswith(FUNCTION_CALL):
+                started = [k for k in kernels if begin <= k <= end]
+                if started:  # a call whose kernels never started cannot be split: left to the rest
+                    kinds["instantiate"].append((begin, started[0]))
+            elif XLA_EVENT.search(name) or line.name.startswith(XLA_LINE):
+                kinds["xla"].append((begin, end))
+    return _arrays(kinds)
 
 
 def _kind(line: str, name: str) -> str | None:
@@ -120,18 +186,37 @@ def _profile_start_ns(space: Any) -> int:
     raise ValueError("the trace has no profile_start_time")
 
 
+def unions(intervals: list[np.ndarray]) -> list[np.ndarray]:
+    """For kinds of intervals in order of precedence: the time the first covers, the first two,
+    and so on, each as disjoint intervals (the input `partition` takes)."""
+    seen = np.empty((0, 2))
+    found = []
+    for kind in intervals:
+        seen = np.concatenate([seen, kind])
+        found.append(_merge(seen))
+    return found
+
+
+def partition(covered_by: list[np.ndarray], start: float, end: float) -> list[float]:
+    """ms of [start, end] that each kind covers in order of precedence (time two kinds share
+    counts for the earlier), then the ms none covers; `covered_by` comes from `unions`. They
+    add up to end - start."""
+    shares, before = [], 0.0
+    for union in covered_by:
+        now = _covered(union, start, end)
+        shares.append((now - before) / 1e6)
+        before = now
+    return [*shares, ((end - start) - before) / 1e6]
+
+
 def step_parts(intervals: dict[str, np.ndarray], bounds_ns: np.ndarray) -> dict[str, np.ndarray]:
     """Per step (between consecutive bounds): ms of compute, input, framework, untraced;
     they add up to the step's wall time."""
-    compute = _merge(intervals["compute"])
-    with_input = _merge(np.concatenate([intervals["compute"], intervals["input"]]))
-    traced = _merge(np.concatenate([intervals["compute"], intervals["input"], intervals["framework"]]))
-    parts: dict[str, list[float]] = {part: [] for part in PARTS}
-    for start, end in zip(bounds_ns[:-1], bounds_ns[1:], strict=True):
-        c, ci, cif = (_covered(m, start, end) for m in (compute, with_input, traced))
-        for part, value in zip(PARTS, (c, ci - c, cif - ci, (end - start) - cif), strict=True):
-            parts[part].append(value / 1e6)
-    return {part: np.array(values) for part, values in parts.items()}
+    covered_by = unions([intervals["compute"], intervals["input"], intervals["framework"]])
+    steps = [
+        partition(covered_by, start, end) for start, end in zip(bounds_ns[:-1], bounds_ns[1:], strict=True)
+    ]
+    return {part: np.array([step[index] for step in steps]) for index, part in enumerate(PARTS)}
 
 
 def read_space(folder: Path) -> Any:
@@ -148,9 +233,9 @@ def read_space(folder: Path) -> Any:
 WARM_UP_STEPS = 5
 
 
-def _profiled_fit(trainer: Any, batches: Any, steps: int, options: Any) -> tuple[StepClock, Any, int]:
-    """`steps` steps under the profiler: their clock, the parsed trace, and the wall clock's
-    offset from the step clock's (ns) to place the steps on the trace's time line."""
+def _profiled_fit(trainer: Any, batches: Any, executions: int, options: Any) -> tuple[StepClock, Any, int]:
+    """`executions` executions under the profiler: their clock, the parsed trace, and the wall
+    clock's offset from the step clock's (ns) to place the steps on the trace's time line."""
     import tensorflow as tf
 
     clock = StepClock()
@@ -158,25 +243,29 @@ def _profiled_fit(trainer: Any, batches: Any, steps: int, options: Any) -> tuple
         wall_minus_perf_ns = time.time_ns() - time.perf_counter_ns()
         tf.profiler.experimental.start(folder, options=options)
         try:
-            trainer.fit(batches, 1 + steps, clock)
+            trainer.fit(batches, executions, clock)
         finally:
             tf.profiler.experimental.stop()
         space = read_space(Path(folder))
     return clock, space, wall_minus_perf_ns
 
 
+def _options() -> Any:
+    import tensorflow as tf
+
+    return tf.profiler.experimental.ProfilerOptions(host_tracer_level=2, python_tracer_level=0)
+
+
 def profile_phase(trainer: Any, batches: Any, steps: int, record: dict[str, Any]) -> None:
     """`steps` steps unprofiled, then `steps` under the profiler, in the same loop and clock:
     the breakdown's columns (median ms per step), the two median steps and their ratio."""
-    import tensorflow as tf
-
-    options = tf.profiler.experimental.ProfilerOptions(host_tracer_level=2, python_tracer_level=0)
+    options = _options()
     # A first session's start-up (the tracer's threads and buffers) slows the steps it
     # records by up to 1.4× here; a short throw-away session takes it.
-    _profiled_fit(trainer, batches, steps, options)
+    _profiled_fit(trainer, batches, 1 + steps, options)
     unprofiled = StepClock()
     trainer.fit(batches, 1 + steps, unprofiled)  # the first gap is fit's own start: not a step
-    profiled, space, wall_minus_perf_ns = _profiled_fit(trainer, batches, steps, options)
+    profiled, space, wall_minus_perf_ns = _profiled_fit(trainer, batches, 1 + steps, options)
     bounds = np.array(profiled.ends[1:], dtype=float) * 1e9 + wall_minus_perf_ns
     parts = step_parts(trace_intervals(space), bounds)
     typical = middle_steps(sum(parts.values()))
@@ -193,3 +282,21 @@ def middle_steps(steps_ms: np.ndarray) -> np.ndarray:
     garbage collection or a context switch is left out, as a median would leave it out."""
     low, high = np.percentile(steps_ms, [25, 75])
     return (steps_ms >= low) & (steps_ms <= high)
+
+
+def first_execution_phase(build: Callable[[], Any], batches: Any, record: dict[str, Any]) -> None:
+    """Two more models from `build` (the trial's style, this warm process) run their first
+    execution: one unprofiled, then one under the profiler. Records `prof_first_step_ms` (the
+    profiled one's wall time), FIRST_COLUMNS (its parts, which add up to it; see the module
+    docstring), `prof_first_unprofiled_ms` and `prof_first_overhead` (profiled over unprofiled:
+    the profiler's cost on a first execution, which records every op it creates)."""
+    unprofiled = StepClock()
+    build().fit(batches, 1, unprofiled)
+    clock, space, wall_minus_perf_ns = _profiled_fit(build(), batches, 1, _options())
+    start, end = np.array(clock.ends[:2], dtype=float) * 1e9 + wall_minus_perf_ns
+    intervals = first_intervals(space)
+    shares = partition(unions([intervals[kind] for kind in FIRST_PARTS[:-1]]), start, end)
+    record.update(zip(FIRST_COLUMNS, shares, strict=True))
+    record["prof_first_step_ms"] = (end - start) / 1e6
+    record["prof_first_unprofiled_ms"] = float(unprofiled.gaps_ms()[0])
+    record["prof_first_overhead"] = record["prof_first_step_ms"] / record["prof_first_unprofiled_ms"]

@@ -118,9 +118,11 @@ def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, reco
 
 
 def profile_steps(config: RunConfig, trainer: Any, batches: Any, record: dict[str, Any]) -> None:
-    """The step breakdown under TensorFlow's profiler (bench/profile.py), when asked."""
+    """The step breakdown and a second build's first execution under TensorFlow's profiler
+    (bench/profile.py), when asked."""
     if config.train.profile:
         profile.profile_phase(trainer, batches, config.train.profile_steps, record)
+        profile.first_execution_phase(functools.partial(build_phases, config, {}), batches, record)
 
 
 def first_step_marks(

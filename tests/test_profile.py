@@ -13,6 +13,7 @@ from bench.config import check_choices
 from bench.report.figures import step_breakdown
 from bench.report.render import render_markdown
 from bench.report.summarize import summarize
+from bench.timing import StepClock
 from bench.trial import build_phases, load_data, train_arrays
 from tests.test_why import block_rows
 
@@ -87,13 +88,67 @@ def test_the_parts_add_up_and_an_injected_delay_lands_in_python(run_config, styl
     assert abs(slowed["prof_compute_ms"] - plain["prof_compute_ms"]) < 1.5  # not the delay's 4 ms
 
 
+def _first_execution(run_config, *overrides: str) -> tuple[dict, float]:
+    """A second build's first execution under the profiler (the first build warmed the
+    process, as the trial's own first step does): its record and its trainer's own trace time."""
+    from bench import training
+
+    config = run_config("style=functional", "data.max_train_samples=512", "train.epochs=0", *overrides)
+    batches = training.pipeline_for(config, train_arrays(config, load_data(config.data)))
+    build_phases(config, {}).fit(batches, 2, StepClock())
+    built = []
+    record: dict = {}
+    profile.first_execution_phase(
+        lambda: built.append(build_phases(config, {})) or built[-1], batches, record
+    )
+    return record, built[-1].trace_counter.trace_ms  # the profiled one, built last
+
+
+@pytest.mark.slow
+def test_a_first_execution_splits_into_parts_that_grappler_and_xla_move(run_config):
+    """The parts add up to the profiled first execution; the graph-building part holds the
+    trainer's own timer of the traced body; turning Grappler off (TensorFlow's
+    `disable_meta_optimizer`) shrinks the instantiation part (medians 82 -> 60 ms here), and
+    only XLA has an XLA part."""
+    import tensorflow as tf
+
+    def first(*overrides: str) -> tuple[dict, float]:
+        return _first_execution(run_config, *overrides)
+
+    records = {"on": [], "off": []}
+    try:
+        for _ in range(3):  # alternated: the machine's drift falls on both
+            for grappler in ("on", "off"):
+                tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": grappler == "off"})
+                records[grappler].append(first())
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
+    for record, trace_ms in records["on"] + records["off"]:
+        parts = [record[column] for column in profile.FIRST_COLUMNS]
+        assert all(part >= 0 for part in parts) and sum(parts) == pytest.approx(record["prof_first_step_ms"])
+        assert record["prof_first_instantiate_ms"] > 0 and record["prof_first_xla_ms"] == 0
+        # the wrapper's own clock around the traced body (the same execution): inside the trace's
+        # graph-building events, and most of them (75-80% here; AutoGraph and the graph's completion
+        # are the rest)
+        assert 0.5 * record["prof_first_trace_ms"] < trace_ms < record["prof_first_trace_ms"] + 1
+        assert 0.5 < record["prof_first_overhead"] < 5
+    on = np.median([r["prof_first_instantiate_ms"] for r, _ in records["on"]])
+    off = np.median([r["prof_first_instantiate_ms"] for r, _ in records["off"]])
+    assert off < 0.85 * on, (on, off)
+    xla, _ = first("hardware.xla=true")
+    assert xla["prof_first_xla_ms"] > 20 and sum(xla[c] for c in profile.FIRST_COLUMNS) == pytest.approx(
+        xla["prof_first_step_ms"]
+    )
+
+
 def profiled_rows() -> list[dict]:
     rows = block_rows()
     for row in rows:
         slower = 0.4 if row["style"] == "subclass" else 0.0
         row.update(prof_compute_ms=1.0, prof_input_ms=0.05, prof_framework_ms=0.5 + slower, prof_untraced_ms=0.3,
                    prof_step_ms=1.85 + slower, prof_unprofiled_step_ms=1.8 + slower, prof_overhead=1.03,
-                   step_ms_median=1.8 + slower)  # fmt: skip
+                   step_ms_median=1.8 + slower, prof_first_step_ms=300.0 + 100 * slower, prof_first_trace_ms=200.0,
+                   prof_first_instantiate_ms=45.0 + 100 * slower, prof_first_xla_ms=0.0, prof_first_rest_ms=55.0)  # fmt: skip
     return rows
 
 
@@ -106,5 +161,9 @@ def test_the_report_shows_the_breakdown_against_the_unprofiled_step():
     sentence = [s for s in summary.why_answers if s.startswith("On mlp, subclass")][0]
     assert "Per steady step, its largest extra is framework runtime: +0.4 ms" in sentence
     assert "### Where a steady step goes (TensorFlow's profiler)" in render_markdown(summary)
+    first = summary.why.set_index(["who", "part"]).loc[("subclass", "prof_first_instantiate_ms")]
+    assert first["label"] == "first execution: graph optimisation and instantiation (profiled)"
+    assert first["unit"] == "ms, warm" and first["extra"] == pytest.approx(40.0)
+    assert "graph optimisation and instantiation" not in " ".join(summary.why_answers)  # not a cold phase
     figure = step_breakdown(summary)
     assert figure.y_ticks[0] == ["functional", "subclass", "raw"]

@@ -4,7 +4,10 @@ Per model, setting and style: the time to first step split into its phases
 (Python construction, weight creation, compile(), tracing the train step, the
 rest of the first execution: graph optimisation or XLA compile, and the run), each phase's
 memory growth (bench/memory.py), and the train step's traces and steady-state
-retraces. Against the reference every phase is a difference: paired within a
+retraces; with `train.profile=true`, also a second build's first execution split
+by TensorFlow's profiler (bench/profile.py; a warm process's times, in their own
+unit so that no sentence counts them as a cold phase). Against the reference
+every phase is a difference: paired within a
 block (each block's style minus its reference, the same process), the median
 difference with its exact order-statistic 95% interval (bench.stats.median_ci);
 in the trial design the difference of the two medians, without an interval.
@@ -33,12 +36,18 @@ MEMORY_PARTS = {
 }
 STEP_PARTS = {column: f"{words} per steady step" for column, words in profile.COLUMNS.items()}
 STEP_UNIT = "ms/step"
+# a second build's first execution, profiled in the warm process (bench/profile.py): a breakdown
+# of the first execution, not a phase of the trial's cold time to first step (another unit, so
+# that no sentence adds it to one)
+FIRST_PARTS = {column: f"first execution: {words}" for column, words in profile.FIRST_COLUMNS.items()}
+FIRST_UNIT = "ms, warm"
 UNITS = {
     **dict.fromkeys(TIME_PARTS, "ms"),
     **dict.fromkeys(MEMORY_PARTS, "MiB"),
     **dict.fromkeys(STEP_PARTS, STEP_UNIT),
+    **dict.fromkeys(FIRST_PARTS, FIRST_UNIT),
 }
-LABELS = {**TIME_PARTS, **MEMORY_PARTS, **STEP_PARTS}
+LABELS = {**TIME_PARTS, **MEMORY_PARTS, **STEP_PARTS, **FIRST_PARTS}
 BREAKDOWN_COLUMNS = [
     "arch",
     "setting",
