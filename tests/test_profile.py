@@ -81,11 +81,12 @@ def test_the_parts_add_up_and_an_injected_delay_lands_in_python(run_config, styl
         plain["prof_overhead"] * plain["prof_unprofiled_step_ms"], rel=0.2
     )
     assert 0.5 < plain["prof_overhead"] < 2.5
-    # 4 ms of Python busy-work before every step (train.inject_delay_ms): the trace sees no op,
-    # no input and no runtime in it, so the untraced part takes it all
-    slowed = _profiled(run_config, style, "train.inject_delay_ms=4")
-    assert 3.2 < slowed["prof_untraced_ms"] - plain["prof_untraced_ms"] < 5.0
-    assert abs(slowed["prof_compute_ms"] - plain["prof_compute_ms"]) < 1.5  # not the delay's 4 ms
+    # 8 ms of Python busy-work before every step (train.inject_delay_ms): the trace sees no op,
+    # no input and no runtime in it, so the untraced part takes it all. (With 4 ms, the compute
+    # part of two profiled runs of raw once differed by 1.6 ms by noise alone, in CI.)
+    slowed = _profiled(run_config, style, "train.inject_delay_ms=8")
+    assert 6.0 < slowed["prof_untraced_ms"] - plain["prof_untraced_ms"] < 10.0
+    assert abs(slowed["prof_compute_ms"] - plain["prof_compute_ms"]) < 3.0  # not the delay's 8 ms
 
 
 def _first_execution(run_config, *overrides: str) -> tuple[dict, float]:
@@ -131,7 +132,9 @@ def test_a_first_execution_splits_into_parts_that_grappler_and_xla_move(run_conf
         # graph-building events, and most of them (75-80% here; AutoGraph and the graph's completion
         # are the rest)
         assert 0.5 * record["prof_first_trace_ms"] < trace_ms < record["prof_first_trace_ms"] + 1
-        assert 0.5 < record["prof_first_overhead"] < 5
+    # the profiler's cost on a first execution: each trial's ratio is of one execution each, and
+    # one unprofiled execution in CI took 2.8x its profiled twin (a stall): the median of six
+    assert 0.5 < np.median([r["prof_first_overhead"] for r, _ in records["on"] + records["off"]]) < 5
     on = np.median([r["prof_first_instantiate_ms"] for r, _ in records["on"]])
     off = np.median([r["prof_first_instantiate_ms"] for r, _ in records["off"]])
     assert off < 0.85 * on, (on, off)
