@@ -35,8 +35,8 @@ execution's wall interval is partitioned, in this order, into
   `trace_ms`, is 75-80% of it here);
 - **instantiation**: inside the function call's `EagerLocalExecute`, the time
   before its kernels start (`EagerKernelExecute`): graph optimisation (Grappler),
-  placement and partitioning; turning Grappler off took it from 82 to 60 ms
-  (medians) on the functional mlp here;
+  placement and partitioning; turning Grappler off took it from 210-244 to
+  115-149 ms (medians) on the functional residual model here;
 - **XLA compilation**: the XLA compiler's own events (`*Compiler::*`, `HLO
   passes*`, its code-generation threads); the bridge's lowering of the graph to
   HLO before them has no event of its own and falls in the rest;
