@@ -132,9 +132,15 @@ def test_a_first_execution_splits_into_parts_that_grappler_and_xla_move(run_conf
         assert all(part >= 0 for part in parts) and sum(parts) == pytest.approx(record["prof_first_step_ms"])
         assert record["prof_first_instantiate_ms"] > 0 and record["prof_first_xla_ms"] == 0
         # the wrapper's own clock around the traced body (the same execution): inside the trace's
-        # graph-building events, and most of them (75-80% here; AutoGraph and the graph's completion
-        # are the rest)
-        assert 0.5 * record["prof_first_trace_ms"] < trace_ms < record["prof_first_trace_ms"] + 1
+        # graph-building events
+        assert trace_ms < record["prof_first_trace_ms"] + 1
+    # ... and most of them (on residual 80-85% here; AutoGraph and the graph's completion are the
+    # rest): judged on the median of six, since a stall outside the body enlarges only the events
+    # (in CI one record's events took 2863 ms around a 1373 ms body)
+    assert (
+        np.median([trace_ms / r["prof_first_trace_ms"] for r, trace_ms in records["on"] + records["off"]])
+        > 0.5
+    )
     # the profiler's cost on a first execution: each trial's ratio is of one execution each, and
     # one unprofiled execution in CI took 2.8x its profiled twin (a stall): the median of six
     assert 0.5 < np.median([r["prof_first_overhead"] for r, _ in records["on"] + records["off"]]) < 5
