@@ -127,7 +127,8 @@ def test_a_first_execution_splits_into_parts_that_grappler_and_xla_move(run_conf
                 records[grappler].append(first())
     finally:
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
-    for record, trace_ms in records["on"] + records["off"]:
+    every = records["on"] + records["off"]
+    for record, trace_ms in every:
         parts = [record[column] for column in profile.FIRST_COLUMNS]
         assert all(part >= 0 for part in parts) and sum(parts) == pytest.approx(record["prof_first_step_ms"])
         assert record["prof_first_instantiate_ms"] > 0 and record["prof_first_xla_ms"] == 0
@@ -137,13 +138,10 @@ def test_a_first_execution_splits_into_parts_that_grappler_and_xla_move(run_conf
     # ... and most of them (on residual 80-85% here; AutoGraph and the graph's completion are the
     # rest): judged on the median of six, since a stall outside the body enlarges only the events
     # (in CI one record's events took 2863 ms around a 1373 ms body)
-    assert (
-        np.median([trace_ms / r["prof_first_trace_ms"] for r, trace_ms in records["on"] + records["off"]])
-        > 0.5
-    )
+    assert np.median([trace_ms / r["prof_first_trace_ms"] for r, trace_ms in every]) > 0.5
     # the profiler's cost on a first execution: each trial's ratio is of one execution each, and
     # one unprofiled execution in CI took 2.8x its profiled twin (a stall): the median of six
-    assert 0.5 < np.median([r["prof_first_overhead"] for r, _ in records["on"] + records["off"]]) < 5
+    assert 0.5 < np.median([r["prof_first_overhead"] for r, _ in every]) < 5
     on = np.median([r["prof_first_instantiate_ms"] for r, _ in records["on"]])
     off = np.median([r["prof_first_instantiate_ms"] for r, _ in records["off"]])
     assert off < 0.85 * on, (on, off)
