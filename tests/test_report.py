@@ -276,3 +276,23 @@ def test_fit_against_custom_loop_per_style():
         1.0, abs=0.03
     )
     assert summarize(results.to_frame(synthetic_rows())).loops.empty  # one loop: no such table
+
+
+def test_the_decision_matrix_names_its_blank_cells():
+    """sequential cannot express residual: its blank cell says so in the figure's own words, and a
+    style with no successful residual trial is marked apart from it."""
+    from bench.report.figures import BLANK_MEANINGS, decision_matrix
+    from bench.report.summarize import summarize
+
+    rows = synthetic_rows()  # sequential on residual: not_applicable; raw: mlp only
+    for repeat, step in enumerate(STEP_MS["functional"], start=1):
+        rows += [
+            _row(style, "residual", repeat, status="ok", step_ms_median=step)
+            for style in ("functional", "subclass")
+        ]
+        rows.append(_row("sequential", "mlp", repeat, status="ok", step_ms_median=step))
+    caption = decision_matrix(summarize(results.to_frame(rows)), "functional").caption
+    assert f"n/a: {BLANK_MEANINGS['n/a']}" in caption  # sequential on residual
+    assert f"—: {BLANK_MEANINGS['—']}" in caption  # raw on residual: no trials there
+    complete = decision_matrix(summarize(results.to_frame(synthetic_rows())), "functional").caption
+    assert "n/a" not in complete and "—" not in complete

@@ -41,6 +41,14 @@ DECISION_COLOURS = {
     decide.SLOWER: "#f0827d",
 }
 
+# A blank cell of the decision matrix: the style cannot express that architecture (True), or
+# the comparison has no successful trials on a side (False).
+BLANK_MARKS = {True: "n/a", False: "—"}
+BLANK_MEANINGS = {
+    "n/a": "the style cannot express this architecture",
+    "—": "no comparison (no successful trials on one side)",
+}
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -190,18 +198,31 @@ def decision_matrix(summary: Summary, reference: str) -> Figure | None:
         vmax=3.5,
         aspect="auto",
     )
+    where = frame.drop_duplicates("row").set_index("row")[["arch", "setting"]]
+    inexpressible = {tuple(r) for r in summary.not_applicable[["arch", "setting", "style"]].to_numpy()}
+    blanks = set()
     for i, row in enumerate(rows):
         for j, who in enumerate(columns):
             value = ratios.loc[row, who]
             if pd.notna(value):
                 axis.text(j, i, f"{value:.2f}×", ha="center", va="center", fontsize=9)
+                continue
+            mark = BLANK_MARKS[(*where.loc[row], who) in inexpressible]
+            blanks.add(mark)
+            axis.text(j, i, mark, ha="center", va="center", fontsize=9, color="#555555")
     axis.set_xticks(range(len(columns)), columns, rotation=30)
     axis.set_yticks(range(len(rows)), rows)
     legend = [Patch(color=colour, label=word) for word, colour in DECISION_COLOURS.items()]
+    legend += [
+        Patch(facecolor="white", edgecolor="#999999", label=f"{mark}: {BLANK_MEANINGS[mark]}")
+        for mark in BLANK_MARKS.values()
+        if mark in blanks
+    ]
     axis.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    blank_words = "".join(f" A cell marked {mark}: {BLANK_MEANINGS[mark]}." for mark in sorted(blanks))
     caption = (
         f"Each style against {reference}, per architecture, setting and metric: the colour is the decision "
-        f"(±{summary.margin:.0%} margin), the number the ratio (below 1: faster)."
+        f"(±{summary.margin:.0%} margin), the number the ratio (below 1: faster).{blank_words}"
     )
     return _encode(figure, f"Decisions against {reference}", caption, lead=True)
 
