@@ -33,13 +33,15 @@ def cpu_model() -> str:
 
 
 def git_commit() -> str:
-    """The project's commit (with '+dirty' when the tree has changes), or '' outside git."""
+    """The project's commit (with '+dirty' when tracked files other than results/ have changes:
+    results are data, and `make baseline` replaces results/baseline/ while it measures), or ''
+    outside git."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=10
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
             cwd=PROJECT_DIR,
             capture_output=True,
             text=True,

@@ -100,3 +100,30 @@ def test_files_written_before_a_column_was_added_still_load(tmp_path):
     old = frame[frame["anchor_step_ms"].isna()]
     assert len(old) == 1 and old["anchor_version"].isna().all() and old["host"].isna().all()
     assert frame["anchor_step_ms"].max() == 2.0
+
+
+def test_the_recorded_commit_is_dirty_for_code_changes_not_for_results(tmp_path, monkeypatch):
+    """`make baseline` replaces results/baseline/ while it measures: the rows it writes must name
+    the commit clean, while an edit to the code still marks them dirty."""
+    import subprocess
+
+    from bench import machine
+
+    def git(*arguments: str) -> None:
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *arguments], cwd=tmp_path, check=True
+        )
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "row.parquet").write_text("old")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "start")
+    monkeypatch.setattr(machine, "PROJECT_DIR", tmp_path)
+    head = machine.git_commit()
+    assert len(head) == 40
+    (tmp_path / "results" / "row.parquet").unlink()
+    assert machine.git_commit() == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert machine.git_commit() == f"{head}+dirty"
