@@ -65,16 +65,18 @@ def worktree(commit: str) -> Path:
     return path
 
 
+def declares_same_dependencies(commit: str) -> bool:
+    """Whether REF's pyproject.toml is this checkout's (then REF runs in this interpreter)."""
+    finished = subprocess.run(
+        ["git", "diff", "--quiet", commit, "--", "pyproject.toml"], cwd=PROJECT_DIR, timeout=60
+    )
+    return finished.returncode == 0
+
+
 def environment(commit: str, tree: Path) -> tuple[str, dict[str, str]]:
     """The interpreter and environment variables that run REF's code."""
-    same = (
-        subprocess.run(
-            ["git", "diff", "--quiet", commit, "--", "pyproject.toml"], cwd=PROJECT_DIR, timeout=60
-        ).returncode
-        == 0
-    )
     env = dict(os.environ)
-    if same:
+    if declares_same_dependencies(commit):
         env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         return sys.executable, env
     python = tree / ".venv" / "bin" / "python"
@@ -84,6 +86,14 @@ def environment(commit: str, tree: Path) -> tuple[str, dict[str, str]]:
             [str(python), "-m", "pip", "install", "--quiet", "-e", str(tree)], check=True, timeout=1800
         )
     return str(python), env
+
+
+def separate_environment(commit: str) -> str:
+    """The gate's warning when REF cannot run in this interpreter."""
+    return (
+        f" ({commit[:12]} declares other dependencies in pyproject.toml, so it runs in its own venv:"
+        " the comparison is of two environments as well as two commits)"
+    )
 
 
 def _run_side(python: str, env: dict[str, str], tree: Path, arguments: list[str]) -> None:
@@ -110,7 +120,9 @@ def run(
         "current": (sys.executable, dict(os.environ), PROJECT_DIR, [*overrides, *current_overrides]),
     }
     print(
-        f"bench compare: {repeats} repeats of sweep={sweep}, {commit[:12]} against this checkout", flush=True
+        f"bench compare: {repeats} repeats of sweep={sweep}, {commit[:12]} against this checkout"
+        + ("" if declares_same_dependencies(commit) else separate_environment(commit)),
+        flush=True,
     )
     for repeat in range(1, repeats + 1):
         order = ["ref", "current"] if repeat % 2 else ["current", "ref"]

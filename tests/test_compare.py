@@ -287,6 +287,7 @@ def test_against_runs_the_old_code_interleaved_in_its_own_worktree(tmp_path, cap
     assert cli.main(arguments) == 2
     captured = capsys.readouterr()
     assert "3 vs 3 repeats can never reach p < 0.05; run at least 6 paired repeats" in captured.err
+    assert "own venv" not in captured.out.splitlines()[0]  # HEAD declares what this tree declares
     assert [line.split(":")[0].strip() for line in captured.out.splitlines() if "repeat " in line] == [
         "repeat 1/3 ref", "repeat 1/3 current", "repeat 2/3 current", "repeat 2/3 ref",
         "repeat 3/3 ref", "repeat 3/3 current",
@@ -305,3 +306,14 @@ def test_anchored_over_several_backends_is_refused():
         compare.machine_factor(
             frame(rows("raw", BASE, anchors=ANCHOR)), frame(rows("raw", BASE, anchors=ANCHOR), jax_rows)
         )
+
+
+def test_a_ref_that_declares_other_dependencies_is_named_as_a_separate_environment():
+    """fbf82f4 (the gate's baseline until 2026-12-02) declared fewer extras: it would run in its
+    own venv, and the gate's first line says the comparison then includes the environment."""
+    from bench import against
+
+    assert against.declares_same_dependencies(against.resolve("HEAD"))
+    old = against.resolve("fbf82f4")
+    assert not against.declares_same_dependencies(old)
+    assert "own venv" in against.separate_environment(old)
