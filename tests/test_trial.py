@@ -192,3 +192,22 @@ def test_latency_and_save_load_phases_can_be_left_out(run_config):
     assert record["status"] == "ok" and record["step_ms_median"] > 0
     assert not [key for key in record if key.endswith(("_ms_b1", "_ms_b128"))]
     assert "save_ms" not in record and "save_load_ok" not in record
+
+
+def test_only_a_measured_build_checks_itself_against_the_reference(run_config, embedded, monkeypatch):
+    """The identity check builds one more reference model: a measured build records it, the
+    throw-away builds (the process warm-up, the profiled rebuilds) skip it."""
+    from bench import trial
+
+    checked = []
+    original = trial._matches_reference
+    monkeypatch.setattr(trial, "_matches_reference", lambda *a: checked.append(1) or original(*a))
+    config = run_config("style=raw", *TINY)
+    start_runtime(config)
+    trial.warm_up_process(config, trial.train_arrays(config, embedded))
+    assert checked == []
+    record: dict = {}
+    build_phases(config, record)
+    assert checked == [1] and record["matches_reference"] is True
+    build_phases(config, {}, check_reference=False)
+    assert checked == [1]
