@@ -39,15 +39,17 @@ STEP_UNIT = "ms/step"
 # a second build's first execution, profiled in the warm process (bench/profile.py): a breakdown
 # of the first execution, not a phase of the trial's cold time to first step (another unit, so
 # that no sentence adds it to one)
-FIRST_PARTS = {column: f"first execution: {words}" for column, words in profile.FIRST_COLUMNS.items()}
+FIRST_EXECUTION_PARTS = {
+    column: f"first execution: {words}" for column, words in profile.FIRST_COLUMNS.items()
+}
 FIRST_UNIT = "ms, warm"
 UNITS = {
     **dict.fromkeys(TIME_PARTS, "ms"),
     **dict.fromkeys(MEMORY_PARTS, "MiB"),
     **dict.fromkeys(STEP_PARTS, STEP_UNIT),
-    **dict.fromkeys(FIRST_PARTS, FIRST_UNIT),
+    **dict.fromkeys(FIRST_EXECUTION_PARTS, FIRST_UNIT),
 }
-LABELS = {**TIME_PARTS, **MEMORY_PARTS, **STEP_PARTS, **FIRST_PARTS}
+LABELS = {**TIME_PARTS, **MEMORY_PARTS, **STEP_PARTS, **FIRST_EXECUTION_PARTS}
 BREAKDOWN_COLUMNS = [
     "arch",
     "setting",
