@@ -121,7 +121,7 @@ def run(
     }
     print(
         f"bench compare: {repeats} repeats of sweep={sweep}, {commit[:12]} against this checkout"
-        + ("" if declares_same_dependencies(commit) else separate_environment(commit)),
+        + ("" if python == sys.executable else separate_environment(commit)),
         flush=True,
     )
     for repeat in range(1, repeats + 1):
