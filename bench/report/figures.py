@@ -213,13 +213,13 @@ def decision_matrix(summary: Summary, reference: str) -> Figure | None:
     axis.set_xticks(range(len(columns)), columns, rotation=30)
     axis.set_yticks(range(len(rows)), rows)
     legend = [Patch(color=colour, label=word) for word, colour in DECISION_COLOURS.items()]
+    shown = [mark for mark in BLANK_MEANINGS if mark in blanks]
     legend += [
         Patch(facecolor="white", edgecolor="#999999", label=f"{mark}: {BLANK_MEANINGS[mark]}")
-        for mark in BLANK_MARKS.values()
-        if mark in blanks
+        for mark in shown
     ]
     axis.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    blank_words = "".join(f" A cell marked {mark}: {BLANK_MEANINGS[mark]}." for mark in sorted(blanks))
+    blank_words = "".join(f" A cell marked {mark}: {BLANK_MEANINGS[mark]}." for mark in shown)
     caption = (
         f"Each style against {reference}, per architecture, setting and metric: the colour is the decision "
         f"(±{summary.margin:.0%} margin), the number the ratio (below 1: faster).{blank_words}"
