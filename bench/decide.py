@@ -1,26 +1,34 @@
 """Decisions: every comparison ends faster, slower, equivalent, or undecided (with what would decide it).
 
 One rule for `bench report` and `bench compare`, for a lower-is-better time
-metric and a practical margin m (default 5%):
+metric and a practical margin m (default 5%). Each word is a claim about the
+ratio's interval at the family's level:
 
-- **equivalent**: the ratio is shown to lie within [1/(1+m), 1+m]: two one-sided
-  rank tests (TOST) on the log ratio, both rejecting "at least m apart";
-- **slower** / **faster**: the ratio lies beyond the margin (point estimate) and
-  differs from 1 significantly (two-sided rank test);
-- **undecided**: neither, with about how many repeats would likely decide it,
-  from the observed spread.
+- **equivalent**: the interval lies inside [1/(1+m), 1+m] (two one-sided rank
+  tests on the log ratio, TOST, each rejecting "at least m apart");
+- **slower** / **faster**: the interval lies wholly beyond 1+m / below 1/(1+m)
+  (a one-sided rank test rejecting "at most m slower" / "at most m faster");
+- **undecided**: neither, with about how many repeats would settle it.
 
-Each comparison is tested for the one outcome its point estimate points at
-(equivalence when inside the margin, a difference when outside), and the
-p-values of one report (or one gate run) are corrected together with
-Benjamini-Hochberg (scipy's `false_discovery_control`): at most about alpha of
-the decisions made are expected to be wrong.
+Each comparison makes at most one claim, the one its numbers support best (the
+smallest of its three p-values), and every claim of one report or one gate run
+is one Benjamini-Hochberg family (scipy's `false_discovery_control`). A claim
+holds when its adjusted p is below alpha; the interval it is a claim about is
+the rank interval at level 1 - 2·alpha·R/m for a family of m comparisons with
+R claims (Benjamini and Yekutieli's false-coverage-rate level), so that a word
+and the interval printed beside it agree. At a true ratio exactly on the margin
+each word is wrong in at most alpha of runs (tests/test_calibration.py).
+
+Sequential looks (`--repeats auto`, `train.budget_s`): a run that looks at the
+family again after adding repeats spends alpha over its planned looks
+(`spend`), so that the error rate holds across all of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -36,28 +44,45 @@ CORRECTION = "Benjamini-Hochberg"
 
 @dataclass(frozen=True)
 class Decision:
-    """A comparison and what it decided; `p_adjusted` is the family-corrected p of the tested outcome."""
+    """A comparison and what it decided: `p_adjusted` is the family-corrected p of its claim,
+    `low` / `high` the ratio's interval at the family's `level`."""
 
     comparison: stats.Comparison
     word: str
     margin: float
     alpha: float
     p_adjusted: float
-    repeats_needed: int | None = None
+    low: float = float("nan")
+    high: float = float("nan")
+    level: float = float("nan")
+    alpha_next: float = float("nan")  # the level one more claim of the family would need
 
     @property
     def decided(self) -> bool:
         return self.word != UNDECIDED
 
+    @cached_property
+    def repeats_needed(self) -> int | None:
+        """About how many repeats would settle an undecided comparison (None: decided, or it
+        cannot say); never at or below the repeats it already had (they did not settle it)."""
+        if self.decided:
+            return None
+        needed = stats.repeats_to_decide(self.comparison, self.margin, self.alpha_next)
+        return None if needed is None else max(needed, self.comparison.pairs + 1)
+
     def reason(self) -> str:
         """The rule's words for this outcome (containing no other decision word)."""
         c = self.comparison
         margin = f"±{self.margin:.0%}"
+        where = f"{self.level:.1%} interval {self.low:.3f}–{self.high:.3f}"
         if self.word == EQUIVALENT:
-            return f"{EQUIVALENT} within {margin} (TOST, adjusted p = {self.p_adjusted:.2g})"
+            return f"{EQUIVALENT} within {margin} ({where}, adjusted p = {self.p_adjusted:.2g})"
         if self.word in (FASTER, SLOWER):
             change = abs(c.ratio - 1)
-            return f"{self.word} by {change:.0%}, beyond the {margin} margin (adjusted p = {self.p_adjusted:.2g})"
+            return (
+                f"{self.word} by {change:.0%}, beyond the {margin} margin "
+                f"({where}, adjusted p = {self.p_adjusted:.2g})"
+            )
         return f"{UNDECIDED} at {margin}: {self.what_would_decide()}"
 
     def what_would_decide(self) -> str:
@@ -65,22 +90,25 @@ class Decision:
         if not np.isfinite(c.ratio):
             return "no successful repeats on one side"
         needed = self.repeats_needed
-        have = min(c.n_candidate, c.n_reference)
         per = "paired repeats (blocks)" if c.paired else "repeats per side"
         if needed is None:
-            return f"the ratio sits on the margin; {have} {per} cannot place it"
+            return f"the ratio sits on the margin or the spread is unknown; {c.pairs} {per} cannot place it"
         if needed > 100:
-            return f"more than 100 {per} would be needed at this spread ({have} here)"
-        return f"about {needed} {per} would likely settle it ({have} here)"
+            return f"more than 100 {per} would be needed at this spread ({c.pairs} here)"
+        return f"about {needed} {per} would settle it in 4 of 5 runs ({c.pairs} here)"
 
 
-def tested_p(comparison: stats.Comparison, margin: float) -> tuple[str, float]:
-    """The outcome a comparison's point estimate points at, and the p-value that tests it."""
-    if not np.isfinite(comparison.ratio):
+def claim(comparison: stats.Comparison) -> tuple[str, float]:
+    """The claim a comparison's numbers support best and its one-sided p-value."""
+    options = [
+        (SLOWER, comparison.p_slower),
+        (FASTER, comparison.p_faster),
+        (EQUIVALENT, comparison.p_equivalent),
+    ]
+    options = [(word, p) for word, p in options if np.isfinite(p)]
+    if not np.isfinite(comparison.ratio) or not options:
         return UNDECIDED, float("nan")
-    if abs(np.log(comparison.ratio)) < np.log1p(margin):
-        return EQUIVALENT, comparison.p_equivalent
-    return (SLOWER if comparison.ratio > 1 else FASTER), comparison.p_value
+    return min(options, key=lambda option: option[1])
 
 
 def adjust(p_values: Sequence[float]) -> np.ndarray:
@@ -93,31 +121,42 @@ def adjust(p_values: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
+def spend(alpha: float, look: int, looks: Sequence[int]) -> float:
+    """The share of alpha spent at `look` (a number of repeats) of the planned `looks`:
+    alpha x (t_k^2 - t_(k-1)^2) with t = repeats / last look. The shares add up to alpha, so
+    by the union bound no claim is wrong more than alpha of the time over all the looks; most
+    of it is kept for the later looks, which have the most repeats."""
+    plan = sorted(set(looks))
+    if look not in plan:
+        raise ValueError(f"look {look} is not one of the planned looks {plan}")
+    position = plan.index(look)
+    before = plan[position - 1] if position else 0
+    return alpha * (look**2 - before**2) / plan[-1] ** 2
+
+
 def decide_all(
     comparisons: Sequence[stats.Comparison], margin: float = MARGIN, alpha: float = ALPHA
 ) -> list[Decision]:
     """One decision per comparison, corrected as one family.
 
-    An undecided comparison's repeats estimate aims at the level the family would ask of
-    one more decision (Benjamini-Hochberg: alpha x (decided + 1) / family size), and is
-    never at or below the repeats it already had (they did not settle it)."""
-    tested = [tested_p(c, margin) for c in comparisons]
-    adjusted = adjust([p for _, p in tested])
-    settled = [
-        word != UNDECIDED and np.isfinite(p) and p < alpha
-        for (word, _), p in zip(tested, adjusted, strict=True)
-    ]
-    family = max(int(np.isfinite([p for _, p in tested]).sum()), 1)
-    alpha_next = alpha * (sum(settled) + 1) / family
+    An undecided comparison's repeats estimate (worked out when asked for) aims at the level
+    the family would ask of one more claim (Benjamini-Hochberg: alpha x (claims + 1) / family
+    size)."""
+    for comparison in comparisons:
+        if np.isfinite(comparison.margin) and not np.isclose(comparison.margin, margin):
+            raise ValueError(f"a comparison tested at ±{comparison.margin:g} decided at ±{margin:g}")
+    claims = [claim(c) for c in comparisons]
+    adjusted = adjust([p for _, p in claims])
+    settled = [bool(np.isfinite(p) and p < alpha) for p in adjusted]
+    family = max(int(np.isfinite([p for _, p in claims]).sum()), 1)
+    made = sum(settled)
+    level = 1 - 2 * alpha * max(made, 1) / family
+    alpha_next = alpha * (made + 1) / family
     decisions = []
-    for comparison, (word, _), p, done in zip(comparisons, tested, adjusted, settled, strict=True):
-        if done:
-            decisions.append(Decision(comparison, word, margin, alpha, float(p)))
-            continue
-        needed = stats.repeats_to_decide(comparison, margin, alpha_next)
-        if needed is not None:
-            needed = max(needed, min(comparison.n_candidate, comparison.n_reference) + 1)
-        decisions.append(Decision(comparison, UNDECIDED, margin, alpha, float(p), needed))
+    for comparison, (word, _), p, done in zip(comparisons, claims, adjusted, settled, strict=True):
+        low, high = stats.interval(comparison, level)
+        said = word if done else UNDECIDED
+        decisions.append(Decision(comparison, said, margin, alpha, float(p), low, high, level, alpha_next))
     return decisions
 
 
@@ -128,8 +167,8 @@ def decide(comparison: stats.Comparison, margin: float = MARGIN, alpha: float = 
 
 def rule_text(margin: float = MARGIN, alpha: float = ALPHA) -> str:
     return (
-        f"A ratio is {EQUIVALENT} when two one-sided rank tests place it within ±{margin:.0%}; "
-        f"{SLOWER} or {FASTER} when it lies beyond ±{margin:.0%} and a two-sided rank test finds a "
-        f"difference; otherwise {UNDECIDED}. p-values are {CORRECTION}-adjusted over every decision "
-        f"shown, at α = {alpha:g}."
+        f"A ratio is {EQUIVALENT} when its interval lies inside ±{margin:.0%}, {SLOWER} or {FASTER} "
+        f"when it lies wholly beyond ±{margin:.0%}, otherwise {UNDECIDED}: one-sided rank tests against "
+        f"the margin, {CORRECTION}-adjusted as one family over every decision shown at α = {alpha:g}, "
+        f"with each interval at the family's level (1 − 2α × claims / comparisons)."
     )

@@ -21,7 +21,7 @@ interval bounds are counted here and cross-checked against scipy in tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -48,10 +48,13 @@ class Estimate:
 class Comparison:
     """candidate / reference as a ratio, its interval, and the tests behind a decision.
 
-    `p_value` tests "no difference" (two-sided); `p_lower` / `p_upper` are the
-    one-sided tests of "ratio >= 1 + margin" and "ratio <= 1 / (1 + margin)"
-    used for equivalence (TOST); `spread` is the standard deviation of the log
-    ratio of one repeat, the basis of "how many repeats would decide it".
+    `low` / `high` bound the ratio at `CONFIDENCE` (95%, two-sided); a decision states an
+    interval at its family's level instead (`interval`). `p_value` tests "no difference"
+    (two-sided). The one-sided tests behind the three claims, each against the margin it
+    names: `p_slower` of "ratio <= 1 + margin", `p_faster` of "ratio >= 1 / (1 + margin)", and
+    `p_equivalent` (TOST) of "ratio outside the margin". `spread` is the standard deviation of
+    the log ratio of one repeat (paired) or of sqrt(2) x one side (unpaired), the basis of "how
+    many repeats would decide it". `logs` keeps the log values the interval is built from.
     """
 
     ratio: float
@@ -63,9 +66,18 @@ class Comparison:
     paired: bool = False
     p_equivalent: float = float("nan")
     spread: float = float("nan")
+    p_slower: float = float("nan")
+    p_faster: float = float("nan")
+    margin: float = float("nan")
+    logs: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
 
     def significant(self, alpha: float = 0.05) -> bool:
         return self.p_value < alpha
+
+    @property
+    def pairs(self) -> int:
+        """Matched pairs (paired) or the smaller side (unpaired): the repeats that count."""
+        return min(self.n_candidate, self.n_reference)
 
 
 def _clean(values: np.ndarray | list[float]) -> np.ndarray:
@@ -163,13 +175,38 @@ def unpaired_log_interval(
     return float(np.median(differences)), low, high
 
 
+EXACT_UP_TO = 50  # repeats; beyond it (or with ties) scipy's normal approximation
+
+
+def _exact_p(counts: np.ndarray, statistic: int, alternative: str) -> float:
+    """The exact p of `statistic` under the null `counts` (greater: P(T >= t); less: P(T <= t))."""
+    total = counts.sum()
+    upper, lower = counts[statistic:].sum() / total, counts[: statistic + 1].sum() / total
+    if alternative == "greater":
+        return float(upper)
+    if alternative == "less":
+        return float(lower)
+    return float(min(1.0, 2 * min(upper, lower)))
+
+
 def _wilcoxon_p(values: np.ndarray, alternative: str) -> float:
+    """The signed-rank test of "symmetric about 0": exact from signed_rank_counts when there are
+    no zeros or ties (the case of measured times), else scipy's."""
     if values.size == 0 or np.all(values == 0):
         return 1.0
+    magnitude = np.abs(values)
+    if values.size <= EXACT_UP_TO and np.all(magnitude > 0) and np.unique(magnitude).size == values.size:
+        ranks = np.argsort(np.argsort(magnitude)) + 1
+        return _exact_p(signed_rank_counts(values.size), int(ranks[values > 0].sum()), alternative)
     return float(stats.wilcoxon(values, alternative=alternative, zero_method="wilcox").pvalue)
 
 
 def _mann_whitney_p(a: np.ndarray, b: np.ndarray, alternative: str) -> float:
+    """The rank-sum test of "a and b from one distribution" (greater: a above b): exact from
+    rank_sum_counts when there are no ties, else scipy's."""
+    if a.size + b.size <= EXACT_UP_TO and np.unique(np.concatenate([a, b])).size == a.size + b.size:
+        u = int((a[:, None] > b[None, :]).sum())
+        return _exact_p(rank_sum_counts(a.size, b.size), u, alternative)
     return float(stats.mannwhitneyu(a, b, alternative=alternative).pvalue)
 
 
@@ -181,73 +218,126 @@ def compare(
     confidence: float = CONFIDENCE,
 ) -> Comparison:
     """candidate / reference on the log scale: Hodges-Lehmann ratio with its exact rank
-    interval, a two-sided test of no difference and a TOST p-value for "within ±margin".
+    interval, a two-sided test of no difference, and the one-sided tests of the three claims
+    against ±margin (slower, faster, equivalent).
 
-    Paired: candidate[i] and reference[i] were timed in the same block (process);
-    repeats missing on either side are dropped together.
+    Paired: candidate[i] and reference[i] were timed in the same block (process); a pair
+    missing (NaN) or non-positive on either side is dropped whole. Unpaired: each side keeps
+    its own finite, positive values.
     """
     a, b = np.asarray(candidate, dtype=float), np.asarray(reference, dtype=float)
     if paired:
-        keep = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
+        keep = _usable(a) & _usable(b)
         a, b = a[keep], b[keep]
     else:
-        a, b = a[np.isfinite(a) & (a > 0)], b[np.isfinite(b) & (b > 0)]
+        a, b = a[_usable(a)], b[_usable(b)]
     nan = float("nan")
     if a.size == 0 or b.size == 0:
-        return Comparison(nan, nan, nan, nan, int(a.size), int(b.size), paired)
+        return Comparison(nan, nan, nan, nan, int(a.size), int(b.size), paired, margin=margin)
     bound = float(np.log1p(margin))
     if paired:
-        logs = np.log(a) - np.log(b)
-        centre, low, high = paired_log_interval(logs, confidence)
-        p_value = _wilcoxon_p(logs, "two-sided")
-        p_equivalent = max(_wilcoxon_p(logs - bound, "less"), _wilcoxon_p(logs + bound, "greater"))
-        spread = float(np.std(logs, ddof=1)) if logs.size > 1 else nan
+        logs = (np.log(a) - np.log(b),)
+        centre, low, high = paired_log_interval(logs[0], confidence)
     else:
-        log_a, log_b = np.log(a), np.log(b)
-        centre, low, high = unpaired_log_interval(log_a, log_b, confidence)
-        p_value = _mann_whitney_p(log_a, log_b, "two-sided")
-        p_equivalent = max(
-            _mann_whitney_p(log_a - bound, log_b, "less"), _mann_whitney_p(log_a + bound, log_b, "greater")
-        )
-        pooled = [np.var(x, ddof=1) for x in (log_a, log_b) if x.size > 1]
-        spread = float(np.sqrt(2 * np.mean(pooled))) if pooled else nan
+        logs = (np.log(a), np.log(b))
+        centre, low, high = unpaired_log_interval(*logs, confidence)
+    slower, faster = _shift_p(logs, bound, "greater"), _shift_p(logs, -bound, "less")
+    p_equivalent = max(_shift_p(logs, bound, "less"), _shift_p(logs, -bound, "greater"))
     return Comparison(
-        float(np.exp(centre)), float(np.exp(low)), float(np.exp(high)), p_value,
-        int(a.size), int(b.size), paired, p_equivalent, spread,
+        float(np.exp(centre)), float(np.exp(low)), float(np.exp(high)), _two_sided_p(logs),
+        int(a.size), int(b.size), paired, p_equivalent, _spread(logs), slower, faster, margin, logs,
     )  # fmt: skip
 
 
+def _usable(values: np.ndarray) -> np.ndarray:
+    return np.isfinite(values) & (values > 0)
+
+
+def _shift_p(logs: tuple[np.ndarray, ...], shift: float, alternative: str) -> float:
+    """One-sided rank test of "the log ratio is `shift`" against `alternative` (greater: above it)."""
+    if len(logs) == 1:
+        return _wilcoxon_p(logs[0] - shift, alternative)
+    return _mann_whitney_p(logs[0] - shift, logs[1], alternative)
+
+
+def _two_sided_p(logs: tuple[np.ndarray, ...]) -> float:
+    if len(logs) == 1:
+        return _wilcoxon_p(logs[0], "two-sided")
+    return _mann_whitney_p(logs[0], logs[1], "two-sided")
+
+
+def _spread(logs: tuple[np.ndarray, ...]) -> float:
+    """The standard deviation of one repeat's log ratio: of the paired differences, or
+    sqrt(2) x the pooled standard deviation of the two sides."""
+    if len(logs) == 1:
+        return float(np.std(logs[0], ddof=1)) if logs[0].size > 1 else float("nan")
+    pooled = [np.var(x, ddof=1) for x in logs if x.size > 1]
+    return float(np.sqrt(2 * np.mean(pooled))) if pooled else float("nan")
+
+
+def interval(comparison: Comparison, confidence: float) -> tuple[float, float]:
+    """The ratio's exact rank interval at another level (NaN: too few repeats for it)."""
+    logs = comparison.logs
+    if not logs:
+        return float("nan"), float("nan")
+    if len(logs) == 1:
+        _, low, high = paired_log_interval(logs[0], confidence)
+    else:
+        _, low, high = unpaired_log_interval(*logs, confidence)
+    return float(np.exp(low)), float(np.exp(high))
+
+
 def smallest_p_value(n_candidate: int, n_reference: int, paired: bool = False) -> float:
-    """The smallest two-sided p-value these sample sizes allow (signed-rank when paired,
-    Mann-Whitney otherwise): with 3 repeats against 3 it is 0.1, so nothing can reach 0.05."""
+    """The smallest one-sided p-value (the claims' tests) these sample sizes allow, signed-rank
+    when paired, Mann-Whitney otherwise: with 3 repeats against 3 it is 1/20, so nothing can
+    reach p < 0.05."""
     from math import comb
 
     if n_candidate < 1 or n_reference < 1:
         return 1.0
     if paired:
-        return min(1.0, 2.0 / 2 ** min(n_candidate, n_reference))
-    return min(1.0, 2.0 / comb(n_candidate + n_reference, n_candidate))
+        return 1.0 / 2 ** min(n_candidate, n_reference)
+    return 1.0 / comb(n_candidate + n_reference, n_candidate)
 
 
 def repeats_to_reach(alpha: float, paired: bool) -> int:
     """The fewest repeats per side for which smallest_p_value can fall below alpha."""
-    return next(n for n in range(1, 200) if smallest_p_value(n, n, paired) < alpha)
+    return next(n for n in range(1, 400) if smallest_p_value(n, n, paired) < alpha)
 
 
-def repeats_to_decide(comparison: Comparison, margin: float, alpha: float) -> int | None:
-    """About how many repeats (per side) would decide this comparison, from its observed spread:
-    enough that a 1 - 2·alpha interval around the observed log ratio clears the nearer
-    boundary (the margin for equivalence, 0 for a difference). None: cannot say (no spread,
-    or the estimate sits on the margin)."""
-    spread, ratio = comparison.spread, comparison.ratio
-    if not (np.isfinite(spread) and np.isfinite(ratio)) or spread <= 0:
+POWER = 0.8  # "about N repeats would settle it": N settles it in at least this share of runs
+RANK_EFFICIENCY = 0.864  # the rank tests' worst-case efficiency against t (Hodges-Lehmann's bound)
+
+
+def power(n: np.ndarray | int, distance: float, spread: float, alpha: float, paired: bool) -> np.ndarray:
+    """About how often `n` repeats (pairs, or per side) show a log ratio `distance` beyond a
+    bound to be beyond it, one-sided at `alpha`, when one repeat's log ratio has SD `spread`:
+    a t test's power on the rank tests' worst-case efficient sample size; 0 where the exact
+    rank test cannot reach `alpha` at all."""
+    n = np.atleast_1d(np.asarray(n, dtype=float))
+    effective = np.maximum(n * RANK_EFFICIENCY, 2.0)
+    shift = distance * np.sqrt(effective) / spread
+    chance = stats.nct.sf(stats.t.ppf(1 - alpha, effective - 1), effective - 1, shift)
+    return np.where(n >= repeats_to_reach(alpha, paired), chance, 0.0)
+
+
+def repeats_to_decide(comparison: Comparison, margin: float, alpha: float, cap: int = 400) -> int | None:
+    """About how many repeats (pairs, or per side) would settle this comparison: the fewest
+    with which its nearer claim (equivalent when its estimate lies inside ±margin, else slower
+    or faster) would be shown in at least POWER of runs, at one-sided level `alpha`, if the
+    true ratio were the observed one and one repeat's spread the upper 80% bound on the
+    observed spread (the pilot's spread is itself a noisy guess). None: it cannot say (no
+    spread, an estimate on the margin, or more than `cap`)."""
+    spread, ratio, n = comparison.spread, comparison.ratio, comparison.pairs
+    if not (np.isfinite(spread) and np.isfinite(ratio)) or spread <= 0 or n < 2:
         return None
-    distance = abs(np.log(ratio))
-    bound = float(np.log1p(margin))
-    room = bound - distance if distance < bound else distance  # to the margin, or to "no difference"
-    if room <= 1e-9:
-        return None
-    z = stats.norm.ppf(1 - alpha)
-    # rank tests are ~95% as efficient as t on normal data; 1.1 rounds that up
-    n = int(np.ceil(1.1 * (z * spread / room) ** 2))
-    return max(n, repeats_to_reach(alpha, comparison.paired))
+    upper = spread * np.sqrt((n - 1) / stats.chi2.ppf(1 - POWER, n - 1))
+    centre, bound = float(np.log(ratio)), float(np.log1p(margin))
+    candidates = np.arange(2, cap + 1)
+    if abs(centre) < bound:  # TOST: both one-sided tests must succeed
+        chance = power(candidates, bound - centre, upper, alpha, comparison.paired)
+        chance = chance + power(candidates, bound + centre, upper, alpha, comparison.paired) - 1
+    else:
+        chance = power(candidates, abs(centre) - bound, upper, alpha, comparison.paired)
+    enough = np.flatnonzero(chance >= POWER)
+    return int(candidates[enough[0]]) if enough.size else None

@@ -11,13 +11,17 @@ from bench import stats
 SIMULATIONS = 2000
 
 
-def test_median_ci_brackets_the_median_and_narrows_with_more_repeats():
-    rng = np.random.default_rng(0)
-    few = stats.median_ci(rng.normal(10, 1, 8))
-    many = stats.median_ci(rng.normal(10, 1, 200))
-    assert few.low <= few.median <= few.high and many.low <= many.median <= many.high
-    assert (many.high - many.low) < (few.high - few.low)
-    assert 9.6 < many.median < 10.4
+def test_median_ci_is_the_binomial_order_statistics():
+    """10 repeats at 95%: P(Bin(10, 1/2) <= 1) = 11/1024 <= 2.5% < P(<= 2) = 56/1024, so the
+    interval is [x(2), x(9)]; 200 repeats: k = 86 (scipy's binomial quantile)."""
+    sample = np.array([7.0, 3.0, 9.0, 1.0, 5.0, 8.0, 2.0, 10.0, 4.0, 6.0])
+    estimate = stats.median_ci(sample)
+    assert (estimate.median, estimate.low, estimate.high, estimate.n) == (5.5, 2.0, 9.0, 10)
+    big = stats.median_ci(np.arange(1.0, 201.0))
+    k = int(scipy_stats.binom.ppf(0.025, 200, 0.5))  # the largest k with P(X < k) <= 2.5%
+    assert scipy_stats.binom.cdf(k - 1, 200, 0.5) <= 0.025 < scipy_stats.binom.cdf(k, 200, 0.5)
+    assert (big.low, big.high) == (float(k), float(201 - k))
+    assert stats.median_ci([]).n == 0 and np.isnan(stats.median_ci([]).median)
 
 
 def test_too_few_repeats_give_no_interval_rather_than_the_range_of_two_points():
@@ -57,22 +61,34 @@ def test_rank_sum_null_counts_match_scipy_exact_p_values(m, n):
         )
 
 
+def _near(hits: int, expected: float) -> bool:
+    """A simulated share within 3 binomial standard errors of the exact coverage."""
+    error = np.sqrt(expected * (1 - expected) / SIMULATIONS)
+    return abs(hits / SIMULATIONS - expected) <= 3 * error
+
+
 @pytest.mark.parametrize("n", [6, 8, 10])
-def test_median_interval_covers_the_true_median_at_least_93_percent(n):
-    """Skewed, heavy-tailed step times (lognormal): exact binomial intervals keep their coverage."""
+def test_median_interval_covers_the_true_median_as_the_binomial_says(n):
+    """Skewed step times (lognormal): the order-statistic interval's coverage is exactly
+    1 - 2 P(Bin(n, 1/2) < k), at least 95%; an off-by-one in k moves it by several points."""
     rng = np.random.default_rng(1)
-    true_median = 1.0  # exp(0)
+    k = stats._binomial_rank(n, 0.95)
+    exact = 1 - 2 * scipy_stats.binom.cdf(k - 1, n, 0.5)
     hits = 0
     for _ in range(SIMULATIONS):
         estimate = stats.median_ci(np.exp(rng.normal(0, 0.3, n)))
-        hits += estimate.low <= true_median <= estimate.high
-    assert hits / SIMULATIONS >= 0.93
+        hits += estimate.low <= 1.0 <= estimate.high
+    assert exact >= 0.95 and _near(hits, exact)
 
 
 @pytest.mark.parametrize("n", [6, 8, 10])
-def test_paired_ratio_interval_covers_the_true_ratio_at_least_93_percent(n):
-    """Blocks share a random machine speed; the style costs 1.04x: the signed-rank interval covers 1.04."""
+def test_paired_ratio_interval_covers_the_true_ratio_as_the_signed_rank_counts_say(n):
+    """Blocks share a random machine speed; the style costs 1.04x: the signed-rank interval
+    covers 1.04 with probability 1 - 2 P(T < c), counted from the null distribution."""
     rng = np.random.default_rng(2)
+    counts = stats.signed_rank_counts(n)
+    c = stats._critical_rank(counts, 0.95)
+    exact = 1 - 2 * counts[:c].sum() / counts.sum()
     hits = 0
     for _ in range(SIMULATIONS):
         machine = np.exp(rng.normal(0, 0.2, n))  # block-to-block drift, cancelled by pairing
@@ -80,19 +96,22 @@ def test_paired_ratio_interval_covers_the_true_ratio_at_least_93_percent(n):
         candidate = 1.04 * machine * np.exp(rng.normal(0, 0.03, n))
         comparison = stats.compare(candidate, reference, paired=True)
         hits += comparison.low <= 1.04 <= comparison.high
-    assert hits / SIMULATIONS >= 0.93
+    assert exact >= 0.95 and _near(hits, exact)
 
 
 @pytest.mark.parametrize("n", [6, 10])
-def test_unpaired_ratio_interval_covers_the_true_ratio_at_least_93_percent(n):
+def test_unpaired_ratio_interval_covers_the_true_ratio_as_the_rank_sum_counts_say(n):
     rng = np.random.default_rng(3)
+    counts = stats.rank_sum_counts(n, n)
+    c = stats._critical_rank(counts, 0.95)
+    exact = 1 - 2 * counts[:c].sum() / counts.sum()
     hits = 0
     for _ in range(SIMULATIONS):
         reference = np.exp(rng.normal(0, 0.1, n))
         candidate = 1.1 * np.exp(rng.normal(0, 0.1, n))
         comparison = stats.compare(candidate, reference)
         hits += comparison.low <= 1.1 <= comparison.high
-    assert hits / SIMULATIONS >= 0.93
+    assert exact >= 0.95 and _near(hits, exact)
 
 
 def test_a_real_slowdown_is_significant_and_its_ratio_interval_contains_the_truth():
@@ -113,7 +132,64 @@ def test_identical_costs_are_shown_equivalent_and_not_different():
 
 
 def test_three_repeats_cannot_reach_005():
-    assert stats.smallest_p_value(3, 3) == pytest.approx(0.1)
-    assert stats.smallest_p_value(5, 5) < 0.01
+    """The claims are one-sided: 3 against 3 allow p = 1/20 at best, 5 paired blocks 1/32."""
+    assert stats.smallest_p_value(3, 3) == pytest.approx(1 / 20)
+    assert stats.smallest_p_value(4, 4) == pytest.approx(1 / 70)
+    assert stats.smallest_p_value(5, 5, paired=True) == pytest.approx(1 / 32)
+    assert stats.smallest_p_value(0, 5) == 1.0
     assert stats.repeats_to_reach(0.05, paired=False) == 4
-    assert stats.repeats_to_reach(0.05, paired=True) == 6
+    assert stats.repeats_to_reach(0.05, paired=True) == 5
+    assert stats.repeats_to_reach(0.001, paired=True) == 10  # 1/1024
+
+
+def test_the_fast_exact_p_values_are_scipys():
+    """The signed-rank and rank-sum p-values counted here (ties-free) equal scipy's exact ones,
+    each alternative, and tied data fall back to scipy."""
+    rng = np.random.default_rng(12)
+    for n in (5, 9, 14):
+        for alternative in ("greater", "less", "two-sided"):
+            x = rng.normal(0.2, 1, n)
+            expected = scipy_stats.wilcoxon(x, alternative=alternative, method="exact").pvalue
+            assert stats._wilcoxon_p(x, alternative) == pytest.approx(expected)
+            a, b = rng.normal(0.3, 1, n), rng.normal(0, 1, n + 2)
+            expected = scipy_stats.mannwhitneyu(a, b, alternative=alternative, method="exact").pvalue
+            assert stats._mann_whitney_p(a, b, alternative) == pytest.approx(expected)
+    tied = np.array([1.0, 1.0, 2.0, -0.5, 3.0, 3.0])
+    assert stats._wilcoxon_p(tied, "greater") == pytest.approx(
+        scipy_stats.wilcoxon(tied, alternative="greater").pvalue
+    )
+    assert stats._wilcoxon_p(np.zeros(6), "greater") == 1.0
+
+
+def test_each_claims_p_value_tests_the_margin_it_names():
+    """Ten pairs all 1.10x apart at ±5%: slower is shown (all ten log ratios above the margin:
+    p = 1/1024), faster and equivalent are not; at 1.02x equivalent is, slower is not."""
+    reference = np.exp(np.linspace(0, 0.5, 10))
+    jitter = np.linspace(-0.004, 0.004, 10)
+    slower = stats.compare(reference * 1.10 * np.exp(jitter), reference, margin=0.05, paired=True)
+    assert slower.p_slower == pytest.approx(1 / 1024)
+    assert slower.p_faster == pytest.approx(1.0) and slower.p_equivalent == pytest.approx(1.0)
+    inside = stats.compare(reference * 1.02 * np.exp(jitter), reference, margin=0.05, paired=True)
+    assert inside.p_equivalent == pytest.approx(1 / 1024) and inside.p_slower == pytest.approx(1.0)
+    assert (inside.margin, inside.pairs, inside.paired) == (0.05, 10, True)
+
+
+def test_pairs_missing_on_either_side_are_dropped_together_and_unpaired_sides_alone():
+    a = [1.1, float("nan"), 1.2, 0.0, 1.3, 1.25, 1.15, 1.05]
+    b = [1.0, 1.0, float("inf"), 1.0, 1.0, 1.1, 1.0, 1.0]
+    paired = stats.compare(a, b, paired=True)
+    assert (paired.n_candidate, paired.n_reference) == (5, 5)
+    unpaired = stats.compare(a, b)
+    assert (unpaired.n_candidate, unpaired.n_reference) == (6, 7)
+    empty = stats.compare([float("nan")], [1.0, 2.0])
+    assert (empty.n_candidate, empty.n_reference) == (0, 2) and np.isnan(empty.ratio)
+    assert np.isnan(empty.p_slower) and empty.margin == 0.05
+
+
+def test_an_interval_at_another_level_nests():
+    rng = np.random.default_rng(13)
+    comparison = stats.compare(np.exp(rng.normal(0.1, 0.05, 12)), np.exp(rng.normal(0, 0.05, 12)))
+    wide, narrow = stats.interval(comparison, 0.99), stats.interval(comparison, 0.9)
+    assert wide[0] < narrow[0] < comparison.ratio < narrow[1] < wide[1]
+    assert stats.interval(comparison, 0.95) == (comparison.low, comparison.high)
+    assert all(np.isnan(stats.interval(stats.compare([], [1.0]), 0.9)))
