@@ -38,7 +38,7 @@ commands:
   verify [--arch A ...] [--backend B] [--across-backends]
                          prove the styles build identical models; exits 1 on a mismatch
   report RESULTS_DIR     write reports/<sweep_id>/index.html and summary.md
-  compare BASE CURRENT   regression gate: exit 0 clean, 1 regression, 2 unusable input
+  compare BASE CURRENT   regression gate: exit 0 decided clean, 1 regression, 2 unusable input, 3 undecided
 """
 
 
@@ -251,8 +251,13 @@ def _fraction(parser: argparse.ArgumentParser, flag: str, text: str) -> float:
         raise  # unreachable: parser.error exits
 
 
+UNDECIDED_EXIT = 3
+
+
 def compare_command(args: Sequence[str]) -> int:
-    """Exit 0 when clean, 1 on a regression or a missing cell, 2 when the inputs cannot be compared."""
+    """Exit 0 when every gated comparison is decided and none regressed; 1 on a regression, a
+    missing cell or errored trials; 2 when the inputs cannot be compared; 3 when a gated
+    comparison is undecided (with what would settle it)."""
     from bench import compare, decide
 
     parser = argparse.ArgumentParser(
@@ -325,9 +330,18 @@ def compare_command(args: Sequence[str]) -> int:
             compare.markdown(verdicts, threshold, options.alpha, factor, paired, faster)
         )
     failed = [v for v in verdicts if v.failed]
-    for verdict in failed + [v for v in verdicts if v.status == decide.UNDECIDED]:
+    undecided = [v for v in verdicts if v.undecided]
+    for verdict in failed + undecided:
         print(f"{verdict.status}: {verdict.cell} {verdict.metric}: {verdict.detail}")
-    return 1 if failed else 0
+    if failed:
+        return 1
+    if undecided:
+        print(
+            f"bench compare: {len(undecided)} gated comparison(s) undecided: the gate does not pass what it "
+            "cannot decide (exit 3); run more repeats (--repeats N, or --repeats auto with --against)"
+        )
+        return UNDECIDED_EXIT
+    return 0
 
 
 def status_command(args: Sequence[str]) -> int:

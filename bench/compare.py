@@ -37,7 +37,7 @@ from bench import cells, decide, results, stats
 
 ACCURACY = "test_accuracy"
 ANCHOR = "anchor_step_ms"
-REGRESSION, ACCURACY_DROP, MISSING, UNCHANGED = "REGRESSION", "ACCURACY DROP", "MISSING", "ok"
+REGRESSION, ACCURACY_DROP, MISSING, ERRORED, UNCHANGED = "REGRESSION", "ACCURACY DROP", "MISSING", "ERRORED", "ok"
 
 
 class UnusableInput(Exception):
@@ -54,10 +54,16 @@ class Verdict:
     status: str
     anchored: stats.Comparison | None = None  # the same comparison with the machine factor divided out
     detail: str = ""
+    decision: decide.Decision | None = None  # the rule's decision (in milliseconds), for a time metric
 
     @property
     def failed(self) -> bool:
-        return self.status in (REGRESSION, ACCURACY_DROP, MISSING)
+        return self.status in (REGRESSION, ACCURACY_DROP, MISSING, ERRORED)
+
+    @property
+    def undecided(self) -> bool:
+        """A gated comparison the rule could not place: the gate does not pass it."""
+        return self.status == decide.UNDECIDED
 
 
 def load_all(path: str | Path) -> pd.DataFrame:
@@ -146,14 +152,25 @@ def _values(
     return cur[metric].to_numpy(float), base[metric].to_numpy(float)
 
 
-def check_repeats(pairs: list[tuple[str, int, int]], alpha: float, paired: bool) -> None:
-    """UnusableInput when a cell has too few repeats for any test to reach alpha."""
+def matched(base: pd.DataFrame, cur: pd.DataFrame, paired: bool) -> int:
+    """The repeats that count: repeats present on both sides (paired), or the smaller side."""
+    if paired:
+        return len(set(base["repeat"]) & set(cur["repeat"]))
+    return min(len(base), len(cur))
+
+
+def check_repeats(pairs: list[tuple[str, int, int, int]], alpha: float, paired: bool) -> None:
+    """UnusableInput when a cell has too few repeats (matched pairs, when paired) for any
+    test to reach alpha: (label, baseline rows, current rows, repeats that count)."""
     need = stats.repeats_to_reach(alpha, paired)
-    for label, n_base, n_cur in pairs:
-        if min(n_base, n_cur) < need:
+    for label, n_base, n_cur, usable in pairs:
+        if usable < need:
             unit = "paired repeats" if paired else "repeats per side"
+            have = f"{usable} matched pairs of {n_base} vs {n_cur} repeats" if paired else (
+                f"{n_base} vs {n_cur} repeats"
+            )
             raise UnusableInput(
-                f"{label}: {n_base} vs {n_cur} repeats can never reach p < {alpha:g}; "
+                f"{label}: {have} can never reach p < {alpha:g}; "
                 f"run at least {need} {unit} (repeat=range(1,{need + 1}))"
             )
 
@@ -189,7 +206,10 @@ def compare_frames(
     verdicts = [_missing(key, base_ok, current) for key in sorted(set(base_ok["cell_key"]) - set(common))]
     verdicts = [v for v in verdicts if v is not None]
     sides = {key: (base_ok[base_ok["cell_key"] == key], cur_ok[cur_ok["cell_key"] == key]) for key in common}
-    check_repeats([(c["cell"].iloc[0], len(b), len(c)) for b, c in sides.values()], alpha, paired)
+    check_repeats(
+        [(c["cell"].iloc[0], len(b), len(c), matched(b, c, paired)) for b, c in sides.values()], alpha, paired
+    )
+    verdicts += _errored(baseline, current, common)
     judged: list[tuple[str, str, pd.DataFrame, pd.DataFrame, stats.Comparison, stats.Comparison | None]] = []
     for base, cur in sides.values():
         label = cur["cell"].iloc[0]
@@ -237,7 +257,7 @@ def _decide(
         detail = p.reason() if factor is None else f"{p.reason()}; ÷anchor: {r.reason()}"
         verdicts.append(
             Verdict(label, metric, float(base[metric].median()), float(cur[metric].median()), comparison,
-                    status, relative, detail)
+                    status, relative, detail, p)
         )  # fmt: skip
     return verdicts
 
@@ -259,6 +279,28 @@ def _missing(key: str, base_ok: pd.DataFrame, current: pd.DataFrame) -> Verdict 
     return Verdict(label, "trials", float(len(base)), float(len(mine)), empty, MISSING, None, detail)
 
 
+def _errored(baseline: pd.DataFrame, current: pd.DataFrame, common: list[str]) -> list[Verdict]:
+    """An ERRORED verdict per compared cell with errored trials on either side: their repeats
+    would otherwise drop out of the comparison without a word."""
+    verdicts = []
+    nan = float("nan")
+    for key in common:
+        for side, frame in (("current", current), ("baseline", baseline)):
+            mine = frame[frame["cell_key"] == key]
+            errors = mine[mine["status"] == "error"]
+            if errors.empty:
+                continue
+            message = errors["error"].dropna()
+            detail = f"{len(errors)} of {len(mine)} trials errored in {side}" + (
+                f": {str(message.iloc[0])[:200]}" if len(message) else ""
+            )
+            empty = stats.Comparison(nan, nan, nan, nan, 0, 0)
+            verdicts.append(
+                Verdict(mine["cell"].iloc[0], "trials", nan, float(len(errors)), empty, ERRORED, None, detail)
+            )
+    return verdicts
+
+
 def _no_numbers(label: str, metric: str, base: pd.DataFrame) -> Verdict:
     nan = float("nan")
     empty = stats.Comparison(nan, nan, nan, nan, 0, len(base))
@@ -276,12 +318,14 @@ def _accuracy(label: str, base: pd.DataFrame, cur: pd.DataFrame, tolerance: floa
 
 
 def _row(v: Verdict) -> dict[str, str]:
-    c = v.comparison
-    interval = "-" if not np.isfinite(c.low) else f"{c.low:.3f}–{c.high:.3f}"
+    c, d = v.comparison, v.decision
+    low, high = (c.low, c.high) if d is None else (d.low, d.high)
+    interval = "-" if not np.isfinite(low) else f"{low:.3f}–{high:.3f}"
     row = {
         "cell": v.cell, "metric": v.metric, "n": f"{c.n_reference}/{c.n_candidate}",
         "baseline": f"{v.baseline:.4g}", "current": f"{v.current:.4g}", "ratio": f"{c.ratio:.3f}",
-        "95% CI": interval, "p": f"{c.p_value:.2g}",
+        "interval": interval, "level": "95%" if d is None else f"{d.level:.1%}",
+        "adjusted p": f"{c.p_value:.2g}" if d is None else f"{d.p_adjusted:.2g}",
     }  # fmt: skip
     if v.anchored is not None:
         row["÷anchor ratio"] = f"{v.anchored.ratio:.3f}"
@@ -297,9 +341,11 @@ def rule_text(
     threshold: float, alpha: float, factor: float | None, paired: bool = False, faster: bool = False
 ) -> str:
     rule = (
-        f"a cell regresses when current is slower beyond {threshold:.0%} and a two-sided rank test "
-        f"({'signed-rank, paired by repeat' if paired else 'Mann-Whitney'}) finds it, Benjamini-Hochberg "
-        f"adjusted p < {alpha:g}; equivalent when two one-sided tests place it within ±{threshold:.0%}"
+        f"a cell regresses when current is slower beyond {threshold:.0%}: its ratio's interval lies wholly "
+        f"above {1 + threshold:.2f} (a one-sided {'signed-rank test, paired by repeat' if paired else 'Mann-Whitney test'} "
+        f"against the threshold, Benjamini-Hochberg adjusted over every gated comparison, p < {alpha:g}); "
+        f"equivalent when the interval lies within ±{threshold:.0%}; anything else is undecided, and an "
+        f"undecided gate does not pass (exit 3)"
     )
     if factor is not None:
         witness = (
@@ -309,7 +355,7 @@ def rule_text(
             else "both in milliseconds and with the machine's speed divided out"
         )
         rule += f"; judged {witness}: the fixed anchor workload ran {factor:.3f}× as long in current as in baseline"
-    return rule + ". A baseline cell missing, errored or without numbers in current fails."
+    return rule + ". A baseline cell missing or without numbers in current, or errored trials on either side, fail."
 
 
 def markdown(
@@ -321,10 +367,11 @@ def markdown(
     faster: bool = False,
 ) -> str:
     failed = [v for v in verdicts if v.failed]
-    head = "**Regression**" if failed else "**No regression**"
+    undecided = [v for v in verdicts if v.undecided]
+    head = "**Regression**" if failed else "**Undecided**" if undecided else "**No regression**"
     rule = rule_text(threshold, alpha, factor, paired, faster)
     lines = [f"## stylebench compare: {head}", "", f"Rule: {rule}", ""]
-    lines += [f"- {v.status}: {v.cell}, {v.metric}: {v.detail}" for v in failed]
+    lines += [f"- {v.status}: {v.cell}, {v.metric}: {v.detail}" for v in failed + undecided]
     return "\n".join([*lines, "", table(verdicts).to_markdown(index=False), ""])
 
 

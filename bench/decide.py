@@ -92,7 +92,7 @@ class Decision:
         needed = self.repeats_needed
         per = "paired repeats (blocks)" if c.paired else "repeats per side"
         if needed is None:
-            return f"the ratio sits on the margin or the spread is unknown; {c.pairs} {per} cannot place it"
+            return f"the ratio sits on the margin or its spread is unknown; {c.pairs} {per} cannot place it"
         if needed > 100:
             return f"more than 100 {per} would be needed at this spread ({c.pairs} here)"
         return f"about {needed} {per} would settle it in 4 of 5 runs ({c.pairs} here)"

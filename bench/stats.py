@@ -327,7 +327,7 @@ def repeats_to_decide(comparison: Comparison, margin: float, alpha: float, cap: 
     or faster) would be shown in at least POWER of runs, at one-sided level `alpha`, if the
     true ratio were the observed one and one repeat's spread the upper 80% bound on the
     observed spread (the pilot's spread is itself a noisy guess). None: it cannot say (no
-    spread, an estimate on the margin, or more than `cap`)."""
+    spread, or an estimate exactly on the margin); cap + 1: more than `cap`."""
     spread, ratio, n = comparison.spread, comparison.ratio, comparison.pairs
     if not (np.isfinite(spread) and np.isfinite(ratio)) or spread <= 0 or n < 2:
         return None
@@ -339,5 +339,7 @@ def repeats_to_decide(comparison: Comparison, margin: float, alpha: float, cap: 
         chance = chance + power(candidates, bound + centre, upper, alpha, comparison.paired) - 1
     else:
         chance = power(candidates, abs(centre) - bound, upper, alpha, comparison.paired)
+    if abs(abs(centre) - bound) < 1e-12:
+        return None
     enough = np.flatnonzero(chance >= POWER)
-    return int(candidates[enough[0]]) if enough.size else None
+    return int(candidates[enough[0]]) if enough.size else cap + 1
