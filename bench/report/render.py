@@ -171,7 +171,7 @@ def render_markdown(summary: Summary) -> str:
                 "median": "step ms",
                 "ci": "95% CI",
                 "ratio": f"× {summary.reference}",
-                "ratio_ci": "ratio CI",
+                "ratio_ci": "ratio interval (family level)",
                 "p": "adjusted p",
             }
         )

@@ -101,21 +101,23 @@ def clock_table(ok: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CLOCK_COLUMNS)
 
 
-def axis_costs(
+AXIS_COLUMNS = ["arch", "setting", "who", "value", "metric", "ratio", "ratio_low", "ratio_high", "n", "decision", "reason"]  # fmt: skip
+
+
+def axis_comparisons(
     ok: pd.DataFrame,
     axis: str,
     reference: str,
     margin: float,
-    alpha: float,
     metrics: tuple[str, ...] = ("step_ms_median",),
     ignore: tuple[str, ...] = (),
-) -> pd.DataFrame:
+) -> tuple[list[dict], list[stats.Comparison]]:
     """Each style's metric under every other value of the setting column `axis` against its
     `reference` value, in cells otherwise equal (but for `ignore`, settings that go with the
-    axis), unpaired (different processes), decided as one family."""
-    columns = ["arch", "setting", "who", "value", "metric", "ratio", "ratio_low", "ratio_high", "n", "decision", "reason"]  # fmt: skip
+    axis), unpaired (different processes): the rows and their comparisons, to be decided in
+    the report's one family (decided_together)."""
     if ok.empty or ok[axis].astype(str).nunique() < 2:
-        return pd.DataFrame(columns=columns)
+        return [], []
     skip = [axis, *ignore]
     labelled = ok.assign(
         rest=cells.group_key(ok, ignore=skip),
@@ -134,18 +136,22 @@ def axis_costs(
                 compared.append(stats.compare(a, b, margin=margin, paired=False))
                 rows.append({"arch": group["arch"].iloc[0], "setting": group["rest_setting"].iloc[0], "who": who,
                              "value": value, "metric": metric})  # fmt: skip
-    for row, decision in zip(rows, decide.decide_all(compared, margin, alpha), strict=True):
+    return rows, compared
+
+
+def axis_table(rows: list[dict], decisions: list[decide.Decision]) -> pd.DataFrame:
+    for row, decision in zip(rows, decisions, strict=True):
         c = decision.comparison
-        row.update(ratio=c.ratio, ratio_low=c.low, ratio_high=c.high, n=min(c.n_candidate, c.n_reference),
+        row.update(ratio=c.ratio, ratio_low=decision.low, ratio_high=decision.high, n=c.pairs,
                    decision=decision.word, reason=decision.reason())  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=AXIS_COLUMNS)
 
 
-def loop_costs(ok: pd.DataFrame, margin: float, alpha: float) -> pd.DataFrame:
+def loop_comparisons(ok: pd.DataFrame, margin: float) -> tuple[list[dict], list[stats.Comparison]]:
     """Each style's steady step in the fit loop against the custom loop, in otherwise equal
     cells: what `fit` costs that style. Raw has no fit; its two cells both run the custom
     loop, an A/A check."""
-    return axis_costs(ok, "train_loop", "custom", margin, alpha)
+    return axis_comparisons(ok, "train_loop", "custom", margin)
 
 
 METRIC_WORDS = {"step_ms_median": "steady step", "time_to_first_step_ms": "time to first step"}
@@ -154,9 +160,23 @@ METRIC_WORDS = {"step_ms_median": "steady step", "time_to_first_step_ms": "time 
 BACKEND_METRICS = ("step_ms_median", "time_to_first_step_ms")
 
 
-def backend_costs(ok: pd.DataFrame, margin: float, alpha: float) -> pd.DataFrame:
+def backend_comparisons(ok: pd.DataFrame, margin: float) -> tuple[list[dict], list[stats.Comparison]]:
     """Each style on jax and torch against the same style on tensorflow, per metric."""
-    return axis_costs(ok, "backend", "tensorflow", margin, alpha, BACKEND_METRICS, ignore=("hardware_xla",))
+    return axis_comparisons(ok, "backend", "tensorflow", margin, BACKEND_METRICS, ignore=("hardware_xla",))
+
+
+def decided_together(
+    ok: pd.DataFrame, reference: str, margin: float, alpha: float
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The style comparisons, the loop costs and the backend costs, decided as one
+    Benjamini-Hochberg family: everything one report decides."""
+    parts = [style_comparisons(ok, reference, margin), loop_comparisons(ok, margin), backend_comparisons(ok, margin)]
+    decisions = decide.decide_all([c for _, compared in parts for c in compared], margin, alpha)
+    split, start = [], 0
+    for rows, compared in parts:
+        split.append(decisions[start : start + len(compared)])
+        start += len(compared)
+    return style_table(parts[0][0], split[0]), axis_table(parts[1][0], split[1]), axis_table(parts[2][0], split[2])
 
 
 def backend_or_style(ok: pd.DataFrame) -> pd.DataFrame:
@@ -233,8 +253,8 @@ def backend_answers(backend_rows: pd.DataFrame, decisions: pd.DataFrame, spreads
     return lines
 
 
-def comparisons(ok: pd.DataFrame, reference: str, margin: float, alpha: float) -> pd.DataFrame:
-    """Every style against the reference in its cell group, for each decided metric, decided as one family."""
+def style_comparisons(ok: pd.DataFrame, reference: str, margin: float) -> tuple[list[dict], list[stats.Comparison]]:
+    """Every style against the reference in its cell group, for each decided metric."""
     rows, compared = [], []
     for _, group in ok.groupby("group", sort=False):
         if reference not in set(group["who"]):
@@ -247,27 +267,30 @@ def comparisons(ok: pd.DataFrame, reference: str, margin: float, alpha: float) -
                 rows.append(
                     {"arch": first["arch"], "setting": first["setting"], "who": who, "metric": metric}
                 )
-    decisions = decide.decide_all(compared, margin, alpha)
+    return rows, compared
+
+
+STYLE_COLUMNS = ["arch", "setting", "who", "metric", "ratio", "ratio_low", "ratio_high", "level", "p_value",
+                 "paired", "n", "decision", "p_adjusted", "repeats_needed", "reason"]  # fmt: skip
+
+
+def style_table(rows: list[dict], decisions: list[decide.Decision]) -> pd.DataFrame:
+    """One row per comparison: its ratio, the interval at the family's level the word is about."""
     for row, decision in zip(rows, decisions, strict=True):
         c = decision.comparison
         row.update(
-            ratio=c.ratio, ratio_low=c.low, ratio_high=c.high, p_value=c.p_value, paired=c.paired,
-            n=min(c.n_candidate, c.n_reference), decision=decision.word, p_adjusted=decision.p_adjusted,
-            repeats_needed=decision.repeats_needed, reason=decision.reason(),
+            ratio=c.ratio, ratio_low=decision.low, ratio_high=decision.high, level=decision.level,
+            p_value=c.p_value, paired=c.paired, n=c.pairs, decision=decision.word,
+            p_adjusted=decision.p_adjusted, repeats_needed=decision.repeats_needed, reason=decision.reason(),
         )  # fmt: skip
-    columns = [
-        "arch",
-        "setting",
-        "who",
-        "metric",
-        "ratio",
-        "ratio_low",
-        "ratio_high",
-        "p_value",
-        "paired",
-        "n",
-    ]
-    return pd.DataFrame(rows, columns=[*columns, "decision", "p_adjusted", "repeats_needed", "reason"])
+    return pd.DataFrame(rows, columns=STYLE_COLUMNS)
+
+
+def comparisons(ok: pd.DataFrame, reference: str, margin: float, alpha: float) -> pd.DataFrame:
+    """Every style against the reference, decided as a family of its own (the report decides
+    them together with the loop and backend costs: decided_together)."""
+    rows, compared = style_comparisons(ok, reference, margin)
+    return style_table(rows, decide.decide_all(compared, margin, alpha))
 
 
 def _style_order(who: str) -> tuple[int, str]:
@@ -283,9 +306,10 @@ def _where(arch: str, setting: str) -> str:
 
 def _interval(row: pd.Series) -> str:
     unit = "paired blocks" if row["paired"] else "repeats per style"
+    level = row.get("level", 0.95)
     if not np.isfinite(row["ratio_low"]):
-        return f"too few repeats for a 95% interval; {row['n']} {unit}"
-    return f"95% CI {row['ratio_low']:.2f}–{row['ratio_high']:.2f}; {row['n']} {unit}"
+        return f"too few repeats for a {level:.1%} interval; {row['n']} {unit}"
+    return f"{level:.1%} interval {row['ratio_low']:.2f}–{row['ratio_high']:.2f}; {row['n']} {unit}"
 
 
 def verdict(row: pd.Series, reference: str) -> str:
@@ -425,8 +449,8 @@ def summarize(
     frame = cells.with_labels(frame)
     ok = frame[frame["status"] == "ok"]
     mixed = cells.check_hardware(ok, allow_mixed_hardware, "The rows of this sweep")
-    decisions = comparisons(ok, reference, margin, alpha)
-    backend_rows, spreads = backend_costs(ok, margin, alpha), backend_or_style(ok)
+    decisions, loops, backend_rows = decided_together(ok, reference, margin, alpha)
+    spreads = backend_or_style(ok)
     described, banners = environment(frame)
     banners += accuracy_banners(ok) + reference_banners(ok) + contention_banners(ok) + retrace_banners(ok)
     banners += [mixed] if mixed else []
@@ -441,7 +465,7 @@ def summarize(
         ok=ok,
         table=cell_table(ok),
         clocks=clock_table(ok),
-        loops=loop_costs(ok, margin, alpha),
+        loops=loops,
         backends=backend_rows,
         backend_or_style=spreads,
         backend_answers=backend_answers(backend_rows, decisions, spreads),
