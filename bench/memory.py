@@ -12,9 +12,13 @@ while it trains). Growth, not the absolute peak, so the dataset loaded before
 resident do not count against this one.
 
 Memory the process freed earlier but its allocator kept would be reused
-without any growth, so each phase first hands the C heap's free pages back to
-the kernel (glibc's `malloc_trim`): a style built after another style's model
-was freed still shows its own weights. Growth is still a lower bound where an
+without any growth, so each phase first collects Python's cyclic garbage (a
+model dropped earlier, freed by the collector *during* a later phase, would
+lower the resident set under that phase's own growth: on a fresh clone, after
+the rest of the test suite had run in the process, a 6 MiB build read as
+0.39 MiB) and then hands the C heap's free pages back to the kernel (glibc's
+`malloc_trim`): a style built after another style's model was freed still
+shows its own weights. Growth is still a lower bound where an
 allocator outside the C heap (a framework's own pool) keeps freed memory.
 
 Where the counters are missing or cannot be reset (not Linux, a locked-down
@@ -26,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 import math
 import re
 import resource
@@ -102,6 +107,7 @@ class Phase:
         self.started_mb = math.nan
 
     def start(self) -> None:
+        gc.collect()
         trim_heap()
         self.started_mb = resident_mb() if reset_peak() else math.nan
 

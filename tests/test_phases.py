@@ -132,3 +132,20 @@ def test_layer_calls_are_the_models_own_layers(run_config):
         layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
         assert styles.layer_calls(model, batch) == 1 + len(layers) == 4  # Flatten, Dense, Dense
     assert styles.layer_calls(styles.build("raw", run_config("style=raw").arch), batch) == 0
+
+
+def test_garbage_freed_during_a_phase_does_not_hide_its_growth():
+    """A model dropped before a phase but left in a reference cycle is freed whenever the
+    collector runs: inside the phase it would lower the resident set under the phase's own
+    allocation (the fresh-clone failure of the two tests above). The phase collects first."""
+    cycle: list = [np.ones(100 * MIB, dtype=np.uint8)]
+    cycle.append(cycle)  # only the cyclic collector can free it
+    del cycle
+    record: dict = {}
+    with memory.growth(record, "phase"):
+        import gc
+
+        gc.collect()  # the collector running early in the phase, as it may on its own
+        block = np.ones(50 * MIB, dtype=np.uint8)
+        del block
+    assert 45 <= record["phase"] <= 60
