@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.compare import UnusableInput
@@ -104,11 +105,26 @@ def _run_side(python: str, env: dict[str, str], tree: Path, arguments: list[str]
         raise UnusableInput(f"{tree.name}: bench run exited {finished.returncode}: {tail}")
 
 
+def looks(start: int, step: int, cap: int) -> list[int]:
+    """The planned looks of `--repeats auto`: start, start + step, ..., cap (cap always one)."""
+    if not 0 < start <= cap or step < 1:
+        raise UnusableInput(f"--repeats auto needs 0 < start <= cap and step >= 1 (got {start}, {step}, {cap})")
+    return sorted({*range(start, cap, step), cap})
+
+
 def run(
-    ref: str, sweep: str, repeats: int, overrides: list[str], current_overrides: list[str], out: Path
-) -> tuple[Path, Path]:
+    ref: str,
+    sweep: str,
+    repeats: int,
+    overrides: list[str],
+    current_overrides: list[str],
+    out: Path,
+    settled: Callable[[Path, Path, int], bool] | None = None,
+    at: tuple[int, ...] = (),
+) -> tuple[Path, Path, int]:
     """Run `sweep` for REF and for this checkout, repeat by repeat, alternating which goes first;
-    return the two results folders (REF's, this checkout's)."""
+    after each repeat in `at`, stop early when `settled(ref_dir, current_dir, repeat)` says so.
+    Return the two results folders (REF's, this checkout's) and the repeats run."""
     commit = resolve(ref)
     tree = worktree(commit)
     python, env = environment(commit, tree)
@@ -138,4 +154,6 @@ def run(
             ]
             _run_side(py, side_env, cwd, arguments)
             print(f"  repeat {repeat}/{repeats} {side}: {time.perf_counter() - started:.0f} s", flush=True)
-    return out / names["ref"], out / names["current"]
+        if settled is not None and repeat in at and settled(out / names["ref"], out / names["current"], repeat):
+            return out / names["ref"], out / names["current"], repeat
+    return out / names["ref"], out / names["current"], repeats

@@ -281,8 +281,14 @@ def compare_command(args: Sequence[str]) -> int:
         "--against", metavar="REF", help="a git commit to run against, interleaved, here and now"
     )
     parser.add_argument(
-        "--repeats", type=int, default=10, help="with --against: repeats per side (default 10)"
-    )
+        "--repeats", default="10",
+        help="with --against: repeats per side (default 10), or 'auto': look at the gate after "
+        "--auto-start repeats and every --auto-step more, stopping when every gated comparison is "
+        "decided or at --auto-cap, alpha spent over the looks (bench.decide.spend)",
+    )  # fmt: skip
+    parser.add_argument("--auto-start", type=int, default=10, help="--repeats auto: the first look")
+    parser.add_argument("--auto-step", type=int, default=5, help="--repeats auto: repeats between looks")
+    parser.add_argument("--auto-cap", type=int, default=30, help="--repeats auto: the last look")
     parser.add_argument("--sweep", default="gate", help="with --against: the sweep preset both sides run")
     parser.add_argument(
         "--override", action="append", default=[], metavar="KEY=VALUE",
@@ -300,35 +306,62 @@ def compare_command(args: Sequence[str]) -> int:
     if options.against is None and (options.baseline is None or options.current is None):
         parser.error("give BASELINE and CURRENT, or --against REF")
     metrics = options.metric or ["step_ms_median"]
-    try:
-        if options.against is not None:
-            from bench import against
+    alpha = options.alpha
+    auto = options.repeats == "auto"
+    if not auto and not options.repeats.isdigit():
+        parser.error(f"--repeats {options.repeats!r}: give a number of repeats or 'auto'")
+    if auto and options.against is None:
+        parser.error("--repeats auto needs --against REF (it runs the repeats)")
 
-            baseline_dir, current_dir = against.run(
-                options.against, options.sweep, options.repeats, options.override,
-                options.current_override, Path(options.out),
-            )  # fmt: skip
-        else:
-            baseline_dir, current_dir = options.baseline, options.current
+    def judge(baseline_dir: Any, current_dir: Any, level: float) -> tuple[list, float | None, bool]:
         baseline, current = compare.load_all(baseline_dir), compare.load_all(current_dir)
         compare.check_hardware(baseline, current, options.anchored, options.allow_mixed_hardware)
         factor = compare.machine_factor(baseline, current) if options.anchored else None
         ok = (baseline[baseline["status"] == "ok"], current[current["status"] == "ok"])
-        faster = factor is not None and compare.machine_is_faster(*ok, threshold, options.alpha)
-        paired = options.against is not None
+        faster = factor is not None and compare.machine_is_faster(*ok, threshold, level)
         verdicts = compare.compare_frames(
-            baseline, current, metrics, threshold, options.alpha, options.accuracy_tolerance, factor, paired,
-            faster,
+            baseline, current, metrics, threshold, level, options.accuracy_tolerance, factor,
+            options.against is not None, faster,
         )  # fmt: skip
+        return verdicts, factor, faster
+
+    try:
+        if options.against is not None:
+            from bench import against, decide, stats
+
+            planned = against.looks(options.auto_start, options.auto_step, options.auto_cap) if auto else []
+            for look in planned:  # a look whose share of alpha its repeats cannot reach is refused
+                share = decide.spend(alpha, look, planned)
+                if stats.repeats_to_reach(share, paired=True) > look:
+                    raise compare.UnusableInput(
+                        f"--repeats auto: the look at {look} repeats gets alpha {share:.3g}, which {look} pairs "
+                        "can never reach; start later (--auto-start) or step wider (--auto-step)"
+                    )
+
+            def settled(baseline_dir: Path, current_dir: Path, repeat: int) -> bool:
+                verdicts, *_ = judge(baseline_dir, current_dir, decide.spend(alpha, repeat, planned))
+                undecided = sum(v.undecided for v in verdicts)
+                print(f"  look at {repeat} repeats: {undecided} gated comparison(s) undecided", flush=True)
+                return undecided == 0
+
+            baseline_dir, current_dir, ran = against.run(
+                options.against, options.sweep, planned[-1] if auto else int(options.repeats), options.override,
+                options.current_override, Path(options.out), settled if auto else None, tuple(planned),
+            )  # fmt: skip
+            if auto:
+                alpha = decide.spend(options.alpha, ran, planned)
+                print(f"bench compare: decided at {ran} repeats, the look's share of alpha {alpha:.4g}")
+        else:
+            baseline_dir, current_dir = options.baseline, options.current
+        verdicts, factor, faster = judge(baseline_dir, current_dir, alpha)
     except compare.UnusableInput as error:
         print(f"bench compare: unusable input: {error}", file=sys.stderr)
         return 2
+    paired = options.against is not None
     print(compare.table(verdicts).to_string(index=False))
-    print(f"Rule: {compare.rule_text(threshold, options.alpha, factor, paired, faster)}")
+    print(f"Rule: {compare.rule_text(threshold, alpha, factor, paired, faster)}")
     if options.markdown:
-        Path(options.markdown).write_text(
-            compare.markdown(verdicts, threshold, options.alpha, factor, paired, faster)
-        )
+        Path(options.markdown).write_text(compare.markdown(verdicts, threshold, alpha, factor, paired, faster))
     failed = [v for v in verdicts if v.failed]
     undecided = [v for v in verdicts if v.undecided]
     for verdict in failed + undecided:

@@ -22,7 +22,7 @@ from bench.archs import ARCH_SPECS, ArchSpec
 from bench.backends import BACKENDS
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-GROUPS = ("style", "arch", "data", "train", "hardware", "backend", "sweep")
+GROUPS = ("style", "arch", "data", "train", "hardware", "backend", "cell", "sweep")
 
 
 @dataclass

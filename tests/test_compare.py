@@ -383,3 +383,42 @@ def test_a_ref_that_declares_other_dependencies_is_named_as_a_separate_environme
     old = against.resolve("fbf82f4")
     assert not against.declares_same_dependencies(old)
     assert "own venv" in against.separate_environment(old)
+
+
+@pytest.mark.slow
+@pytest.mark.long
+def test_repeats_auto_looks_with_its_share_of_alpha_and_never_passes_undecided(tmp_path, capsys):
+    """--repeats auto against HEAD with looks at 6 and 8 pairs: each look is reported with the
+    comparisons still undecided; the run ends decided (0) or, at the cap, undecided (3), never 1
+    (the same code), with the final look's share of alpha in the rule."""
+    from bench import against, decide
+
+    assert against.looks(5, 1, 6) == [5, 6] and against.looks(10, 5, 30) == [10, 15, 20, 25, 30]
+    tiny = ["isolation=inline", "train.timed_steps=5", "train.warmup_steps=1", "train.anchor_steps=5",
+            "data.max_train_samples=512", "data.max_test_samples=128"]  # fmt: skip
+    arguments = ["compare", "--against", "HEAD", "--repeats", "auto", "--auto-start", "6", "--auto-step", "2",
+                 "--auto-cap", "8", "--out", str(tmp_path)]  # fmt: skip
+    code = cli.main(arguments + [f"--override={o}" for o in tiny])
+    out = capsys.readouterr().out
+    assert code in (0, cli.UNDECIDED_EXIT), out
+    looked = [line.strip() for line in out.splitlines() if line.strip().startswith("look at")]
+    assert looked[0].startswith("look at 6 repeats:"), out
+    ran = 6 if len(looked) == 1 else 8
+    assert f"decided at {ran} repeats, the look's share of alpha {decide.spend(0.05, ran, [6, 8]):.4g}" in out
+    assert (code == 0) == looked[-1].endswith(": 0 gated comparison(s) undecided")
+
+
+def test_repeats_auto_refuses_a_look_that_cannot_reach_its_share_of_alpha(capsys):
+    """Looks at 5 and 6 pairs: the look at 6 gets 0.05 x 11/36 = 0.0153 < 1/64, so it could
+    never decide anything: refused in one line before any repeat runs."""
+    code = cli.main(["compare", "--against", "HEAD", "--repeats", "auto", "--auto-start", "5", "--auto-step", "1",
+                     "--auto-cap", "6"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "the look at 6 repeats gets alpha 0.0153, which 6 pairs can never reach" in err
+    assert err.count("\n") == 1
+
+
+def test_repeats_auto_needs_against(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["compare", "a", "b", "--repeats", "auto"])
+    assert "--repeats auto needs --against REF" in capsys.readouterr().err
