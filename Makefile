@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test test-long verify lint clean benchmark benchmark-compare baseline gate gate-stored
+.PHONY: bench test test-long verify lint clean benchmark benchmark-compare baseline gate gate-full gate-stored
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,15 +48,27 @@ baseline: $(STAMP)
 
 ## the gate .ci/run runs: the code at GATE_REF (default: the commit recorded in results/baseline/)
 ## and this checkout, sweep=gate interleaved repeat by repeat on this machine, decided on the
-## paired ratios (bench compare --against); exit 1 on a regression or a missing cell
+## paired ratios (bench compare --against), looking after 10, 15 and 20 pairs with alpha spent
+## over the looks; exit 1 on a regression, a missing cell or errored trials, 3 when undecided
 GATE_REF ?= baseline
-GATE_REPEATS ?= 10
+GATE_REPEATS ?= auto
+GATE_AUTO := --auto-start 10 --auto-step 5 --auto-cap 20
 GATE_THRESHOLD ?= 10%
-GATE_METRICS := --metric step_ms_median --metric time_to_first_step_ms
+GATE_METRICS := --metric step_ms_median --metric time_to_first_step_ms --metric peak_rss_mb
+## (make itself exits 2 whenever bench fails: reports/gate-exit keeps bench's own exit code)
 gate: $(STAMP)
 	mkdir -p reports
-	$(BIN)/bench compare --against $(GATE_REF) --sweep gate --repeats $(GATE_REPEATS) $(GATE_METRICS) \
-		--threshold $(GATE_THRESHOLD) --markdown reports/gate-compare.md
+	code=0; $(BIN)/bench compare --against $(GATE_REF) --sweep gate --repeats $(GATE_REPEATS) $(GATE_AUTO) \
+		$(GATE_METRICS) --threshold $(GATE_THRESHOLD) --markdown reports/gate-compare.md || code=$$?; \
+		echo $$code > reports/gate-exit; exit $$code
+
+## the full gate: every style over TensorFlow mlp/cnn/residual, mlp under XLA, on jax and on torch
+## (sweep=gate_full); REF must have conf/cell/ (a commit from 2026-12-04 on); about 8 minutes a pair here
+GATE_FULL_REF ?= HEAD~1
+gate-full: $(STAMP)
+	mkdir -p reports
+	$(BIN)/bench compare --against $(GATE_FULL_REF) --sweep gate_full --repeats $(GATE_REPEATS) $(GATE_AUTO) \
+		$(GATE_METRICS) --threshold $(GATE_THRESHOLD) --markdown reports/gate-full-compare.md
 
 ## the stored-numbers gate: sweep=gate now against results/baseline/, machine divided out by the anchor
 GATE_ID := gate-$(shell date +%Y-%m-%d_%H-%M-%S)
