@@ -12,13 +12,13 @@ while it trains). Growth, not the absolute peak, so the dataset loaded before
 resident do not count against this one.
 
 Memory the process freed earlier but its allocator kept would be reused
-without any growth, so each phase first collects Python's cyclic garbage (a
-model dropped earlier, freed by the collector *during* a later phase, would
-lower the resident set under that phase's own growth: on a fresh clone, after
-the rest of the test suite had run in the process, a 6 MiB build read as
-0.39 MiB) and then hands the C heap's free pages back to the kernel (glibc's
-`malloc_trim`): a style built after another style's model was freed still
-shows its own weights. Growth is still a lower bound where an
+without any growth, so each phase first hands the C heap's free pages back to
+the kernel (glibc's `malloc_trim`): a style built after another style's model
+was freed still shows its own weights. A style's build phase also first
+collects Python's cyclic garbage: a model dropped earlier and freed by the
+collector *during* a later phase lowers the resident set under that phase's
+own growth (on a fresh clone, after the rest of the test suite had run in
+the process, a 6 MiB build read as 0.39 MiB). Growth is still a lower bound where an
 allocator outside the C heap (a framework's own pool) keeps freed memory.
 
 Where the counters are missing or cannot be reset (not Linux, a locked-down
@@ -101,13 +101,18 @@ def trim_heap() -> None:
 
 
 class Phase:
-    """One phase's growth: `start()` resets the peak, `growth_mb()` reads it."""
+    """One phase's growth: `start()` resets the peak, `growth_mb()` reads it. `collect=True`
+    first collects Python's cyclic garbage: 220-310 ms with TensorFlow and a model loaded
+    here, so only a style's build phase does it (once per style, untimed), not the 30 steady
+    rounds of a block; garbage left by the style's own build and first step is small."""
 
-    def __init__(self) -> None:
+    def __init__(self, collect: bool = False) -> None:
         self.started_mb = math.nan
+        self.collect = collect
 
     def start(self) -> None:
-        gc.collect()
+        if self.collect:
+            gc.collect()
         trim_heap()
         self.started_mb = resident_mb() if reset_peak() else math.nan
 
@@ -116,10 +121,10 @@ class Phase:
 
 
 @contextmanager
-def growth(record: dict[str, Any], column: str) -> Iterator[None]:
+def growth(record: dict[str, Any], column: str, collect: bool = False) -> Iterator[None]:
     """record[column] = the block's memory growth in MiB; the largest, when the same column
     is measured again (a style's steady steps come in several rounds in a block)."""
-    phase = Phase()
+    phase = Phase(collect)
     phase.start()
     yield
     value = phase.growth_mb()
