@@ -108,7 +108,9 @@ def _run_side(python: str, env: dict[str, str], tree: Path, arguments: list[str]
 def looks(start: int, step: int, cap: int) -> list[int]:
     """The planned looks of `--repeats auto`: start, start + step, ..., cap (cap always one)."""
     if not 0 < start <= cap or step < 1:
-        raise UnusableInput(f"--repeats auto needs 0 < start <= cap and step >= 1 (got {start}, {step}, {cap})")
+        raise UnusableInput(
+            f"--repeats auto needs 0 < start <= cap and step >= 1 (got {start}, {step}, {cap})"
+        )
     return sorted({*range(start, cap, step), cap})
 
 
@@ -154,6 +156,10 @@ def run(
             ]
             _run_side(py, side_env, cwd, arguments)
             print(f"  repeat {repeat}/{repeats} {side}: {time.perf_counter() - started:.0f} s", flush=True)
-        if settled is not None and repeat in at and settled(out / names["ref"], out / names["current"], repeat):
+        if (
+            settled is not None
+            and repeat in at
+            and settled(out / names["ref"], out / names["current"], repeat)
+        ):
             return out / names["ref"], out / names["current"], repeat
     return out / names["ref"], out / names["current"], repeats

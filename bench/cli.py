@@ -155,17 +155,57 @@ VERBOSE = ("hydra/hydra_logging=default", "hydra/job_logging=default")
 FLAGS = {"-v": VERBOSE, "--verbose": VERBOSE, "--retry-errors": ("hydra.sweeper.retry_errors=true",)}
 
 
-def run_command(args: Sequence[str]) -> int:
-    register()
-    extra = [override for flag in dict.fromkeys(a for a in args if a in FLAGS) for override in FLAGS[flag]]
-    args = [a for a in args if a not in FLAGS] + extra
-    check_overrides(args)
+SETTLE = {"--settle-budget": 0.0, "--settle-step": 2.0, "--settle-cap": 20.0}
+
+
+def _settle_options(args: Sequence[str]) -> tuple[list[str], dict[str, float]]:
+    """Take --settle-budget/--settle-step/--settle-cap (as FLAG=VALUE) out of the overrides."""
+    options, rest = dict(SETTLE), []
+    for arg in args:
+        flag, _, value = arg.partition("=")
+        if flag in SETTLE:
+            try:
+                options[flag] = float(value)
+            except ValueError:
+                raise UsageError(f"{arg!r}: give {flag}=NUMBER, e.g. --settle-budget=600") from None
+        else:
+            rest.append(arg)
+    return rest, options
+
+
+def _hydra_run(args: Sequence[str]) -> None:
     saved_argv = sys.argv
     sys.argv = ["bench run", *args]
     try:
         _run_task()
     finally:
         sys.argv = saved_argv
+
+
+def run_command(args: Sequence[str]) -> int:
+    import time
+
+    register()
+    started = time.monotonic()
+    args, settling = _settle_options(args)
+    extra = [override for flag in dict.fromkeys(a for a in args if a in FLAGS) for override in FLAGS[flag]]
+    args = [a for a in args if a not in FLAGS] + extra
+    budget = settling["--settle-budget"]
+    named = [a for a in args if a.startswith("sweep_id=")]
+    if budget > 0 and not named:
+        raise UsageError("--settle-budget needs a named sweep (sweep_id=NAME) to add blocks to")
+    check_overrides(args)
+    _hydra_run(args)
+    if budget > 0:
+        from bench import settle
+
+        plain = [a for a in args if not a.startswith(("-", "hydra")) and "," not in a and "range(" not in a]
+        composed = _compose(plain)
+        folder = Path(str(composed.results.dir)) / named[-1].split("=", 1)[1]
+        settle.settle(
+            folder, lambda more: _hydra_run([*args, *more]), budget, int(settling["--settle-step"]),
+            int(settling["--settle-cap"]), started,
+        )  # fmt: skip
     return 0
 
 
@@ -361,7 +401,9 @@ def compare_command(args: Sequence[str]) -> int:
     print(compare.table(verdicts).to_string(index=False))
     print(f"Rule: {compare.rule_text(threshold, alpha, factor, paired, faster)}")
     if options.markdown:
-        Path(options.markdown).write_text(compare.markdown(verdicts, threshold, alpha, factor, paired, faster))
+        Path(options.markdown).write_text(
+            compare.markdown(verdicts, threshold, alpha, factor, paired, faster)
+        )
     failed = [v for v in verdicts if v.failed]
     undecided = [v for v in verdicts if v.undecided]
     for verdict in failed + undecided:

@@ -37,7 +37,13 @@ from bench import cells, decide, results, stats
 
 ACCURACY = "test_accuracy"
 ANCHOR = "anchor_step_ms"
-REGRESSION, ACCURACY_DROP, MISSING, ERRORED, UNCHANGED = "REGRESSION", "ACCURACY DROP", "MISSING", "ERRORED", "ok"
+REGRESSION, ACCURACY_DROP, MISSING, ERRORED, UNCHANGED = (
+    "REGRESSION",
+    "ACCURACY DROP",
+    "MISSING",
+    "ERRORED",
+    "ok",
+)
 
 
 class UnusableInput(Exception):
@@ -166,8 +172,10 @@ def check_repeats(pairs: list[tuple[str, int, int, int]], alpha: float, paired: 
     for label, n_base, n_cur, usable in pairs:
         if usable < need:
             unit = "paired repeats" if paired else "repeats per side"
-            have = f"{usable} matched pairs of {n_base} vs {n_cur} repeats" if paired else (
-                f"{n_base} vs {n_cur} repeats"
+            have = (
+                f"{usable} matched pairs of {n_base} vs {n_cur} repeats"
+                if paired
+                else (f"{n_base} vs {n_cur} repeats")
             )
             raise UnusableInput(
                 f"{label}: {have} can never reach p < {alpha:g}; "
@@ -355,7 +363,10 @@ def rule_text(
             else "both in milliseconds and with the machine's speed divided out"
         )
         rule += f"; judged {witness}: the fixed anchor workload ran {factor:.3f}× as long in current as in baseline"
-    return rule + ". A baseline cell missing or without numbers in current, or errored trials on either side, fail."
+    return (
+        rule
+        + ". A baseline cell missing or without numbers in current, or errored trials on either side, fail."
+    )
 
 
 def markdown(

@@ -89,9 +89,7 @@ def test_a_family_shares_one_correction():
 
 def test_a_words_interval_is_at_the_familys_level_and_agrees_with_it():
     rng = np.random.default_rng(10)
-    family = decide.decide_all(
-        [blocks(rng, r, 0.03) for r in (1.0, 1.3, 0.8, 1.05, 1.0)], MARGIN, ALPHA
-    )
+    family = decide.decide_all([blocks(rng, r, 0.03) for r in (1.0, 1.3, 0.8, 1.05, 1.0)], MARGIN, ALPHA)
     made = sum(d.decided for d in family)
     assert made >= 3
     for d in family:

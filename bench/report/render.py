@@ -244,6 +244,23 @@ def within_limit(markdown: str, limit: int = SUMMARY_LIMIT) -> str:
     return cut[: cut.rfind("\n")] + note
 
 
+def looks_alpha(results_dir: str | Path, alpha: float) -> tuple[float, list[str]]:
+    """The alpha a sweep's decisions are made at, and the banner saying why: for a sweep that
+    added blocks look by look (`--settle-budget`, looks.json), the share of the look it
+    stopped at; otherwise alpha itself."""
+    from bench import settle
+
+    looks = settle.read(results_dir)
+    if looks is None:
+        return alpha, []
+    share = decide.spend(alpha, looks.reached, looks.looks)
+    return share, [
+        f"This sweep added blocks where comparisons were undecided (planned looks at "
+        f"{', '.join(map(str, looks.looks))} blocks; it stopped at {looks.reached}): every decision "
+        f"is made at that look's share of alpha, {share:.3g}, so the error rate holds over all the looks."
+    ]
+
+
 def build_report(
     results_dir: str | Path,
     out_dir: str | Path = "reports",
@@ -255,7 +272,9 @@ def build_report(
     """Write <out_dir>/<sweep_id>/index.html and summary.md; return the folder. A damaged
     result file is left out under a banner naming it."""
     frame, damaged = results.load_checked(results_dir)
+    alpha, banner = looks_alpha(results_dir, alpha)
     summary = summarize(frame, reference, margin, alpha, damaged, allow_mixed_hardware)
+    summary.banners.extend(banner)
     figures = all_figures(summary, reference)
     folder = Path(out_dir) / Path(results_dir).name
     folder.mkdir(parents=True, exist_ok=True)

@@ -170,13 +170,21 @@ def decided_together(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The style comparisons, the loop costs and the backend costs, decided as one
     Benjamini-Hochberg family: everything one report decides."""
-    parts = [style_comparisons(ok, reference, margin), loop_comparisons(ok, margin), backend_comparisons(ok, margin)]
+    parts = [
+        style_comparisons(ok, reference, margin),
+        loop_comparisons(ok, margin),
+        backend_comparisons(ok, margin),
+    ]
     decisions = decide.decide_all([c for _, compared in parts for c in compared], margin, alpha)
     split, start = [], 0
-    for rows, compared in parts:
+    for _rows, compared in parts:
         split.append(decisions[start : start + len(compared)])
         start += len(compared)
-    return style_table(parts[0][0], split[0]), axis_table(parts[1][0], split[1]), axis_table(parts[2][0], split[2])
+    return (
+        style_table(parts[0][0], split[0]),
+        axis_table(parts[1][0], split[1]),
+        axis_table(parts[2][0], split[2]),
+    )
 
 
 def backend_or_style(ok: pd.DataFrame) -> pd.DataFrame:
@@ -253,7 +261,9 @@ def backend_answers(backend_rows: pd.DataFrame, decisions: pd.DataFrame, spreads
     return lines
 
 
-def style_comparisons(ok: pd.DataFrame, reference: str, margin: float) -> tuple[list[dict], list[stats.Comparison]]:
+def style_comparisons(
+    ok: pd.DataFrame, reference: str, margin: float
+) -> tuple[list[dict], list[stats.Comparison]]:
     """Every style against the reference in its cell group, for each decided metric."""
     rows, compared = [], []
     for _, group in ok.groupby("group", sort=False):

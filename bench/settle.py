@@ -1,0 +1,113 @@
+"""`bench run ... --settle-budget S`: add interleaved blocks where comparisons are still undecided.
+
+A sweep runs its preset's blocks first (the first look). Then, while the time budget
+lasts, the comparisons the report would make are decided at this look's share of alpha
+(bench.decide.spend over the planned looks: first, first + step, ..., cap); the
+architectures with an undecided comparison get `step` more blocks (resuming the same
+sweep: only new repeats run), and the family is looked at again. It stops when everything
+is decided, at the cap, or when the next step would not fit in the budget (estimated from
+the blocks run so far).
+
+The plan and how far it got are written to `looks.json` in the sweep folder; `bench
+report` reads it and decides at the share of alpha of the look the sweep stopped at, so
+that the error rate holds across every look (a cell that stopped adding blocks earlier is
+decided once more at that final share: still within alpha over all the looks, by the
+union bound).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import cells, decide, results
+
+LOOKS_FILE = "looks.json"
+
+
+@dataclass(frozen=True)
+class Looks:
+    """The planned looks (block counts), the family alpha, and the look the sweep reached."""
+
+    looks: tuple[int, ...]
+    alpha: float
+    reached: int
+
+    @property
+    def share(self) -> float:
+        """The alpha the decisions at the reached look are made at."""
+        return decide.spend(self.alpha, self.reached, self.looks)
+
+
+def plan(first: int, step: int, cap: int) -> tuple[int, ...]:
+    if first < 1 or step < 1 or cap < first:
+        raise ValueError(f"--settle needs 1 <= first look <= cap and step >= 1 (got {first}, {step}, {cap})")
+    return tuple(sorted({*range(first, cap, step), cap}))
+
+
+def write(folder: Path, looks: Looks) -> None:
+    text = json.dumps({"looks": list(looks.looks), "alpha": looks.alpha, "reached": looks.reached}, indent=1)
+    results.write_atomic(folder / LOOKS_FILE, text.encode())
+
+
+def read(folder: str | Path) -> Looks | None:
+    """The sweep's looks, or None for a sweep that did not settle (decided at the full alpha)."""
+    path = Path(folder) / LOOKS_FILE
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    return Looks(tuple(int(n) for n in data["looks"]), float(data["alpha"]), int(data["reached"]))
+
+
+def undecided_archs(folder: Path, reference: str, margin: float, alpha: float) -> dict[str, int]:
+    """Architecture -> how many of its comparisons (style, loop, backend) are undecided at alpha."""
+    from bench.report.summarize import decided_together
+
+    frame = cells.with_labels(results.load(folder))
+    ok = frame[frame["status"] == "ok"]
+    counts: dict[str, int] = {}
+    for table in decided_together(ok, reference, margin, alpha):
+        for arch in table.loc[table["decision"] == decide.UNDECIDED, "arch"]:
+            counts[str(arch)] = counts.get(str(arch), 0) + 1
+    return counts
+
+
+def settle(
+    folder: Path,
+    rerun: Callable[[list[str]], None],
+    budget_s: float,
+    step: int,
+    cap: int,
+    started: float,
+    reference: str = "functional",
+    margin: float = decide.MARGIN,
+    alpha: float = decide.ALPHA,
+    clock: Callable[[], float] = time.monotonic,
+) -> Looks:
+    """Add blocks where comparisons are undecided until decided, at `cap`, or out of budget."""
+    first = int(results.load(folder)["repeat"].max())
+    looks = Looks(plan(first, step, cap), alpha, first)
+    write(folder, looks)
+    blocks = len(results.load(folder).drop_duplicates(["arch", "repeat", "hardware_xla", "backend"]))
+    while True:
+        open_ = undecided_archs(folder, reference, margin, looks.share)
+        said = ", ".join(f"{arch} {n}" for arch, n in sorted(open_.items())) or "none"
+        print(
+            f"settle: look at {looks.reached} blocks (alpha {looks.share:.3g}): undecided {said}", flush=True
+        )
+        if not open_ or looks.reached >= looks.looks[-1]:
+            return looks
+        following = looks.looks[looks.looks.index(looks.reached) + 1]
+        elapsed = clock() - started
+        cost = elapsed / max(blocks, 1) * len(open_) * (following - looks.reached)
+        if elapsed + cost > budget_s:
+            print(f"settle: the next look needs about {cost:.0f} s more, past the {budget_s:.0f} s budget; "
+                  f"stopping at {looks.reached} blocks", flush=True)  # fmt: skip
+            return looks
+        rerun([f"repeat=range({looks.reached + 1},{following + 1})", f"arch={','.join(sorted(open_))}"])
+        blocks += len(open_) * (following - looks.reached)
+        looks = Looks(looks.looks, alpha, following)
+        write(folder, looks)
