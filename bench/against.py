@@ -9,8 +9,8 @@ first. Repeat i of REF and repeat i of the checkout are then a pair that shares
 the machine's state of that minute, and `bench compare` decides on the paired
 ratios (signed-rank tests, bench.decide).
 
-Environment: when REF declares the same dependencies as this checkout
-(pyproject.toml unchanged), REF runs with this interpreter and its own tree
+Environment: when REF declares the same runtime dependencies as this checkout
+(pyproject.toml's dependencies and extras but `dev`), REF runs with this interpreter and its own tree
 first on PYTHONPATH (its `bench` and sweeper shadow the installed ones); else a
 virtual environment is made in its worktree once (`pip install -e`).
 """
@@ -66,12 +66,21 @@ def worktree(commit: str) -> Path:
     return path
 
 
+def runtime_dependencies(pyproject: str) -> tuple[list[str], dict[str, list[str]]]:
+    """What a pyproject.toml declares for running benchmarks: its dependencies and every extra
+    but `dev` (test and lint tools, which a benchmark run never imports)."""
+    import tomllib
+
+    project = tomllib.loads(pyproject).get("project", {})
+    extras = {k: v for k, v in project.get("optional-dependencies", {}).items() if k != "dev"}
+    return project.get("dependencies", []), extras
+
+
 def declares_same_dependencies(commit: str) -> bool:
-    """Whether REF's pyproject.toml is this checkout's (then REF runs in this interpreter)."""
-    finished = subprocess.run(
-        ["git", "diff", "--quiet", commit, "--", "pyproject.toml"], cwd=PROJECT_DIR, timeout=60
-    )
-    return finished.returncode == 0
+    """Whether REF declares the runtime dependencies this checkout declares (then REF runs in
+    this interpreter): a change to the dev extra or to tool settings does not count."""
+    theirs = _git("show", f"{commit}:pyproject.toml")
+    return runtime_dependencies(theirs) == runtime_dependencies((PROJECT_DIR / "pyproject.toml").read_text())
 
 
 def environment(commit: str, tree: Path) -> tuple[str, dict[str, str]]:

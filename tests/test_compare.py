@@ -383,6 +383,13 @@ def test_a_ref_that_declares_other_dependencies_is_named_as_a_separate_environme
     old = against.resolve("fbf82f4")
     assert not against.declares_same_dependencies(old)
     assert "own venv" in against.separate_environment(old)
+    # e477cc1 (the baseline since) declares the same runtime dependencies: a later change to the
+    # dev extra (pytest-randomly, mutmut) or to tool settings must not split the environments
+    assert against.declares_same_dependencies(against.resolve("e477cc1"))
+    deps, extras = against.runtime_dependencies(
+        '[project]\ndependencies = ["a"]\n[project.optional-dependencies]\ndev = ["x"]\njax = ["j"]\n'
+    )
+    assert (deps, extras) == (["a"], {"jax": ["j"]})
 
 
 @pytest.mark.slow
