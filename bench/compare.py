@@ -117,7 +117,7 @@ def machine_factor(baseline: pd.DataFrame, current: pd.DataFrame) -> float:
     versions = set(baseline["anchor_version"]) | set(current["anchor_version"])
     if len(versions) > 1:
         raise UnusableInput(
-            f"anchor versions differ ({sorted(versions)}); re-measure the baseline (make baseline)"
+            f"anchor versions differ ({sorted(int(v) for v in versions)}); re-measure the baseline (make baseline)"
         )
     backends = set(baseline["backend"].dropna()) | set(current["backend"].dropna())
     if len(backends) > 1:  # each backend times the anchor in its own framework: not one workload

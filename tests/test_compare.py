@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -429,3 +430,117 @@ def test_repeats_auto_needs_against(capsys):
     with pytest.raises(SystemExit):
         cli.main(["compare", "a", "b", "--repeats", "auto"])
     assert "--repeats auto needs --against REF" in capsys.readouterr().err
+
+
+def test_the_table_row_of_a_decided_and_of_a_missing_verdict():
+    """Every column of the gate's table, as a reader sees it: a decided time metric shows the
+    decision's interval at the family's level and its adjusted p; a missing cell shows '-'."""
+    verdicts = gate(rows("raw", BASE) + rows("functional", BASE), rows("raw", [13.1, 13.0, 12.9, 13.3, 13.2]))
+    step = next(v for v in verdicts if v.metric == "step_ms_median")
+    d = step.decision
+    assert compare._row(step) == {
+        "cell": "raw/mlp", "metric": "step_ms_median", "n": "5/5", "baseline": "10.05", "current": "13.1",
+        "ratio": f"{step.comparison.ratio:.3f}", "interval": f"{d.low:.3f}–{d.high:.3f}",
+        "level": f"{d.level:.1%}", "adjusted p": f"{d.p_adjusted:.2g}", "verdict": "REGRESSION",
+    }  # fmt: skip
+    missing = next(v for v in verdicts if v.status == compare.MISSING)
+    assert (missing.cell, missing.metric, missing.baseline, missing.current) == (
+        "functional/mlp",
+        "trials",
+        5,
+        0,
+    )
+    assert (missing.comparison.n_candidate, missing.comparison.n_reference) == (0, 5)
+    assert np.isnan(missing.comparison.low) and missing.decision is None and missing.anchored is None
+    row = compare._row(missing)
+    assert (row["interval"], row["level"], row["n"], row["verdict"]) == ("-", "95%", "5/0", "MISSING")
+    assert list(compare.table(verdicts).columns) == [
+        "cell", "metric", "n", "baseline", "current", "ratio", "interval", "level", "adjusted p", "verdict",
+    ]  # fmt: skip
+
+
+def test_a_missing_cell_names_its_statuses_and_first_error():
+    base = frame(rows("raw", BASE))
+    broken = rows("raw", BASE[:3])
+    broken[0].update(status="error", error="E" * 300)
+    broken[1].update(status="error", error="second")
+    broken[2].update(status="skipped")
+    for row in broken:
+        row["step_ms_median"] = float("nan")
+    cur = frame(broken, rows("functional", BASE))
+    base = frame(rows("raw", BASE), rows("functional", BASE))
+    verdicts = compare.compare_frames(base, cur, ["step_ms_median"], 0.1, 0.05, 0.02)
+    missing = next(v for v in verdicts if v.status == compare.MISSING)
+    assert missing.cell == "raw/mlp"
+    assert missing.detail == "no successful trial in current (error, skipped): " + "E" * 200
+    assert (missing.comparison.n_candidate, missing.comparison.n_reference) == (0, 5)
+    quiet = [dict(row, status="skipped") for row in rows("raw", BASE[:2])]
+    verdicts = compare.compare_frames(base, frame(quiet, rows("functional", BASE)), ["step_ms_median"], 0.1,
+                                      0.05, 0.02)  # fmt: skip
+    assert next(v for v in verdicts if v.status == compare.MISSING).detail == (
+        "no successful trial in current (skipped)"
+    )
+
+
+def test_a_metric_without_numbers_is_a_missing_verdict_with_its_baseline():
+    empty = [{**row, "step_ms_median": float("nan")} for row in rows("raw", BASE)]
+    verdicts = gate(rows("raw", BASE), empty)
+    missing = next(v for v in verdicts if v.status == compare.MISSING)
+    assert (missing.cell, missing.metric, missing.baseline) == ("raw/mlp", "step_ms_median", 10.05)
+    assert np.isnan(missing.current) and missing.failed
+    assert (missing.comparison.n_candidate, missing.comparison.n_reference) == (0, 5)
+    assert np.isnan(missing.comparison.high) and missing.anchored is None
+
+
+def test_the_rule_text_says_the_rule():
+    plain = compare.rule_text(0.1, 0.05, None, paired=True)
+    assert plain == (
+        "a cell regresses when current is slower beyond 10%: its ratio's interval lies wholly above 1.10 "
+        "(a one-sided signed-rank test, paired by repeat against the threshold, Benjamini-Hochberg adjusted "
+        "over every gated comparison, p < 0.05); equivalent when the interval lies within ±10%; anything "
+        "else is undecided, and an undecided gate does not pass (exit 3). A baseline cell missing or without "
+        "numbers in current, or errored trials on either side, fail."
+    )
+    assert "(a one-sided Mann-Whitney test against the threshold" in compare.rule_text(0.1, 0.05, None)
+    slower = compare.rule_text(0.1, 0.05, 1.25, faster=False)
+    assert (
+        "; judged both in milliseconds and with the machine's speed divided out: the fixed anchor "
+        "workload ran 1.250× as long in current as in baseline." in slower
+    )
+    faster = compare.rule_text(0.1, 0.05, 0.8, faster=True)
+    assert (
+        "judged with the machine's speed divided out (the current machine is shown faster, so "
+        "milliseconds understate a slowdown)" in faster
+    )
+
+
+def test_the_markdown_heads_with_the_outcome_and_lists_what_failed_or_is_undecided():
+    regression = gate(rows("raw", BASE), rows("raw", [13.1, 13.0, 12.9, 13.3, 13.2]))
+    text = compare.markdown(regression, 0.1, 0.05)
+    assert text.startswith("## stylebench compare: **Regression**\n\nRule: a cell regresses")
+    assert "- REGRESSION: raw/mlp, step_ms_median: slower by" in text
+    undecided = gate(rows("raw", BASE), rows("raw", [9.0, 14.0, 10.0, 16.0, 10.1]))
+    text = compare.markdown(undecided, 0.1, 0.05)
+    assert text.startswith("## stylebench compare: **Undecided**")
+    assert "- undecided: raw/mlp, step_ms_median: undecided at ±10%" in text
+    clean = gate(rows("raw", BASE), rows("raw", [10.6, 10.7, 10.65, 10.8, 10.75]))
+    assert compare.markdown(clean, 0.1, 0.05).startswith("## stylebench compare: **No regression**")
+
+
+def test_the_machine_factor_refuses_missing_anchors_mixed_versions_and_names_the_side():
+    base = frame(rows("raw", BASE, anchors=ANCHOR))
+    with pytest.raises(compare.UnusableInput, match="^current has trials without anchor_step_ms"):
+        compare.machine_factor(base, frame(rows("raw", BASE)))
+    other = frame([dict(row, anchor_version=2) for row in rows("raw", BASE, anchors=ANCHOR)])
+    with pytest.raises(
+        compare.UnusableInput, match=r"anchor versions differ \(\[1, 2\]\); re-measure the baseline"
+    ):
+        compare.machine_factor(base, other)
+    assert compare.machine_factor(base, frame(rows("raw", BASE, anchors=[a * 2 for a in ANCHOR]))) == (
+        pytest.approx(2.0)
+    )
+    jax_rows = [dict(row, backend="jax") for row in rows("raw", BASE, anchors=ANCHOR)]
+    with pytest.raises(
+        compare.UnusableInput, match=r"several backends \(jax, tensorflow\); compare one backend"
+    ):
+        compare.machine_factor(base, frame(jax_rows))

@@ -126,3 +126,30 @@ def test_what_would_decide_names_the_case():
     hopeless = decide.decide(_blocks(1.05, n=6, spread=0.6))
     assert hopeless.repeats_needed is None or hopeless.repeats_needed > 100
     assert "more than 100" in hopeless.reason() or "cannot place it" in hopeless.reason()
+
+
+def test_alpha_is_spent_over_the_planned_looks_exactly():
+    assert decide.spend(0.05, 10, [10, 15, 20]) == pytest.approx(0.05 * 100 / 400)
+    assert decide.spend(0.05, 15, [20, 10, 15]) == pytest.approx(0.05 * 125 / 400)
+    assert decide.spend(0.05, 20, [10, 15, 20]) == pytest.approx(0.05 * 175 / 400)
+    assert decide.spend(0.05, 7, [7]) == 0.05
+    with pytest.raises(ValueError, match=r"look 12 is not one of the planned looks \[10, 15, 20\]"):
+        decide.spend(0.05, 12, [10, 15, 20])
+
+
+def test_a_single_decision_and_its_what_would_decide_use_their_own_alpha_and_units():
+    strong = _blocks(1.3, n=6, spread=0.05)  # p = 1/64
+    assert decide.decide(strong, alpha=0.05).word == "slower"
+    assert decide.decide(strong, alpha=0.01).word == "undecided"
+    unpaired = stats.compare([1.0, 1.2, 0.9, 1.1, 1.05, 0.95], [1.02, 1.1, 0.92, 1.0, 1.08, 0.97])
+    decision = decide.decide(unpaired)
+    assert decision.word == "undecided" and "repeats per side" in decision.what_would_decide()
+    decision.__dict__["repeats_needed"] = 100
+    assert (
+        decision.what_would_decide() == "about 100 repeats per side would settle it in 4 of 5 runs (6 here)"
+    )
+    decision.__dict__["repeats_needed"] = 101
+    assert (
+        decision.what_would_decide()
+        == "more than 100 repeats per side would be needed at this spread (6 here)"
+    )

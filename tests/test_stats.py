@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
@@ -193,3 +195,105 @@ def test_an_interval_at_another_level_nests():
     assert wide[0] < narrow[0] < comparison.ratio < narrow[1] < wide[1]
     assert stats.interval(comparison, 0.95) == (comparison.low, comparison.high)
     assert all(np.isnan(stats.interval(stats.compare([], [1.0]), 0.9)))
+
+
+def test_power_is_a_t_tests_on_the_rank_tests_efficient_sample_size():
+    """At no distance the power is alpha itself (a t test's size: the critical value and the
+    power curve share their degrees of freedom); it grows with n and with the distance; below
+    the repeats an exact rank test needs to reach alpha at all it is 0. Golden values pin the
+    efficiency 0.864: n = 10 at distance 0.5 SD is 0.380."""
+    for n in (6, 10, 30):
+        assert stats.power(n, 0.0, 0.1, 0.05, True)[0] == pytest.approx(0.05)
+    paired = stats.power(np.array([4, 5, 10, 20]), 0.05, 0.1, 0.05, True)
+    np.testing.assert_allclose(paired, [0.0, 0.21007, 0.37998, 0.63537], atol=1e-4)
+    unpaired = stats.power(np.array([3, 4, 10]), 0.05, 0.1, 0.05, False)
+    np.testing.assert_allclose(unpaired, [0.0, 0.17195, 0.37998], atol=1e-4)
+    assert stats.power(10, 0.1, 0.1, 0.05, True)[0] > stats.power(10, 0.05, 0.1, 0.05, True)[0]
+    assert stats.power(np.array([10.0]), 0.05, 0.1, 0.05, True).dtype == float
+
+
+def _pilot(ratio: float, spread: float = 0.05, paired: bool = True) -> stats.Comparison:
+    reference = np.exp(np.linspace(0, 0.5, 10))
+    jitter = np.linspace(-spread, spread, 10)[np.argsort(np.sin(np.arange(10)))]
+    return stats.compare(reference * ratio * np.exp(jitter), reference, 0.05, paired=paired)
+
+
+def test_repeats_to_decide_from_a_pilot():
+    """Golden values of the power rule (checked to settle >= 80% in tests/test_calibration.py):
+    the nearer claim decides which distance counts, a smaller alpha asks for more."""
+    assert [stats.repeats_to_decide(_pilot(r), 0.05, 0.05) for r in (1.0, 1.02, 1.12, 0.9)] == [10, 18, 6, 7]
+    assert [stats.repeats_to_decide(_pilot(r), 0.05, 0.01) for r in (1.0, 1.02, 1.12, 0.9)] == [16, 30, 9, 11]
+    assert stats.repeats_to_decide(_pilot(1.12, paired=False), 0.05, 0.05) == 171
+    assert stats.repeats_to_decide(_pilot(1.02, spread=0.3), 0.05, 0.05, cap=20) == 21  # more than the cap
+
+
+def test_repeats_to_decide_cannot_say_without_a_spread_or_on_the_margin():
+    assert stats.repeats_to_decide(_pilot(1.0, spread=0.0), 0.05, 0.05) is None  # no spread
+    on_margin = dataclasses.replace(_pilot(1.0), ratio=1.05)
+    assert stats.repeats_to_decide(on_margin, 0.05, 0.05) is None
+    near_margin = dataclasses.replace(_pilot(1.0), ratio=1.0501)
+    assert stats.repeats_to_decide(near_margin, 0.05, 0.05) == 401  # beyond, by a hair: more than any cap
+    two = stats.compare([1.1, 1.2], [1.0, 1.0], paired=True)
+    assert stats.repeats_to_decide(two, 0.05, 0.05) is not None
+    one = stats.compare([1.1], [1.0], paired=True)
+    assert stats.repeats_to_decide(one, 0.05, 0.05) is None
+    assert stats.repeats_to_decide(stats.compare([], [1.0]), 0.05, 0.05) is None
+
+
+def test_the_spread_is_one_repeats_log_ratio_sd():
+    rng = np.random.default_rng(14)
+    a, b = np.exp(rng.normal(0, 0.1, 12)), np.exp(rng.normal(0, 0.2, 12))
+    paired = stats.compare(a, b, paired=True)
+    assert paired.spread == pytest.approx(np.std(np.log(a) - np.log(b), ddof=1))
+    unpaired = stats.compare(a, b)
+    pooled = (np.var(np.log(a), ddof=1) + np.var(np.log(b), ddof=1)) / 2
+    assert unpaired.spread == pytest.approx(np.sqrt(2 * pooled))
+    assert np.isnan(stats.compare([1.0], [2.0], paired=True).spread)
+    assert np.isnan(stats.compare([1.0], [2.0]).spread)
+    assert stats.compare([1.0], [2.0, 3.0]).spread == pytest.approx(
+        np.sqrt(2 * np.var(np.log([2.0, 3.0]), ddof=1))
+    )
+
+
+def test_median_ci_of_too_few_or_no_repeats():
+    empty = stats.median_ci([])
+    assert empty.n == 0 and all(np.isnan([empty.median, empty.low, empty.high]))
+    one = stats.median_ci([4.0, float("nan")])
+    assert (one.median, one.n) == (4.0, 1) and np.isnan(one.low) and np.isnan(one.high)
+    five = stats.median_ci([1, 2, 3, 4, 5])
+    assert (five.median, five.n) == (3.0, 5) and np.isnan(five.low) and np.isnan(five.high)
+
+
+@pytest.mark.parametrize("n", [1, 5, 6, 9, 10, 17, 40])
+def test_the_binomial_rank_is_the_largest_k_with_its_tail_within_the_level(n):
+    """Counted by hand: P(X < k) = sum of C(n, j) / 2^n for j < k."""
+    from math import comb
+
+    def tail(k: int) -> float:
+        return sum(comb(n, j) for j in range(k)) / 2**n
+
+    fits = [k for k in range(1, n // 2 + 1) if tail(k) <= 0.025]
+    assert stats._binomial_rank(n, 0.95) == (fits[-1] if fits else None)
+    assert stats.min_repeats_for_interval(0.99) == 8  # 2/256 <= 1% < 2/128
+
+
+def test_the_signed_rank_p_of_edge_cases():
+    assert stats._wilcoxon_p(np.array([]), "greater") == 1.0
+    assert stats._wilcoxon_p(np.zeros(5), "two-sided") == 1.0
+    assert stats._wilcoxon_p(np.array([0.3]), "greater") == 0.5  # one positive value of one
+    assert stats._wilcoxon_p(np.array([-0.3]), "greater") == 1.0
+    with_zero = np.array([0.0, 0.4, 0.5, -0.1, 0.7, 0.9, 1.1])
+    expected = scipy_stats.wilcoxon(with_zero, alternative="greater", zero_method="wilcox").pvalue
+    assert stats._wilcoxon_p(with_zero, "greater") == pytest.approx(expected)
+    rng = np.random.default_rng(15)
+    fifty = rng.normal(0.1, 1, 50)
+    exact = scipy_stats.wilcoxon(fifty, alternative="greater", method="exact").pvalue
+    assert stats._wilcoxon_p(fifty, "greater") == pytest.approx(exact, rel=1e-9)
+    assert stats._mann_whitney_p(np.array([1.0, 2.0]), np.array([2.0, 3.0]), "less") == pytest.approx(
+        scipy_stats.mannwhitneyu([1.0, 2.0], [2.0, 3.0], alternative="less").pvalue
+    )
+
+
+def test_significant_means_below_alpha():
+    at = stats.Comparison(1.2, 1.1, 1.3, 0.05, 6, 6)
+    assert not at.significant(0.05) and at.significant(0.051)
