@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test test-long verify lint clean benchmark benchmark-compare baseline gate gate-full gate-stored
+.PHONY: bench test test-long verify lint mutmut clean benchmark benchmark-compare baseline gate gate-full gate-stored
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,10 +78,17 @@ gate-stored: $(STAMP)
 	$(BIN)/bench compare results/baseline results/$(GATE_ID) --anchored $(GATE_METRICS) \
 		--threshold $(GATE_THRESHOLD) --markdown reports/$(GATE_ID)-compare.md
 
+## mutation testing of the decision rule (bench/stats.py, decide.py, compare.py; [tool.mutmut] in
+## pyproject.toml): about 30-60 minutes on 2 cores; the score is in README "Decisions"
+mutmut: $(STAMP)
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut export-cicd-stats
+	cat mutants/mutmut-cicd-stats.json
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache
+	rm -rf $(VENV) outputs .pytest_cache mutants
 	git worktree prune

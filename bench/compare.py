@@ -85,12 +85,6 @@ def load_all(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def load_ok(path: str | Path) -> pd.DataFrame:
-    """The `ok` rows of a sweep folder or an exported Parquet file."""
-    frame = load_all(path)
-    return frame[frame["status"] == "ok"]
-
-
 def _keyed(frame: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
     return frame.assign(cell_key=cells.key(frame, ignore=cells.TREATMENT), cell=labels)
 

@@ -544,3 +544,73 @@ def test_the_machine_factor_refuses_missing_anchors_mixed_versions_and_names_the
         compare.UnusableInput, match=r"several backends \(jax, tensorflow\); compare one backend"
     ):
         compare.machine_factor(base, frame(jax_rows))
+
+
+def _on(cpu: str, row_list: list[dict], **extra) -> list[dict]:
+    return [dict(row, cpu_model=cpu, cpu_count=2, hardware_device="cpu", **extra) for row in row_list]
+
+
+def test_mixed_hardware_is_refused_between_sides_unless_anchored_and_within_a_side_always(capsys):
+    base, cur = frame(_on("AMD EPYC", rows("raw", BASE))), frame(_on("Intel Xeon", rows("raw", BASE)))
+    with pytest.raises(compare.UnusableInput) as refused:
+        compare.check_hardware(base, cur, anchored=False, allowed=False)
+    assert str(refused.value) == (
+        "baseline and current come from 2 kinds of hardware (AMD EPYC × 2 cores; Intel Xeon × 2 cores): a ratio "
+        "between them would measure the machines as well as the styles; report or compare one kind at a time, "
+        "or pass --allow-mixed-hardware; for a baseline from another machine, --anchored"
+    )
+    compare.check_hardware(base, cur, anchored=True, allowed=False)  # the anchor divides the machine out
+    assert capsys.readouterr().err == ""
+    compare.check_hardware(base, cur, anchored=False, allowed=True)
+    assert capsys.readouterr().err == (
+        "warning: baseline and current come from 2 kinds of hardware (AMD EPYC × 2 cores; Intel Xeon × 2 cores), "
+        "put in one ratio because --allow-mixed-hardware was given: differences may be the machine.\n"
+    )
+    mixed = frame(_on("AMD EPYC", rows("raw", BASE)), _on("Intel Xeon", rows("functional", BASE)))
+    with pytest.raises(
+        compare.UnusableInput, match=r"^the current's rows come from 2 kinds of hardware.*--allow-mixed"
+    ):
+        compare.check_hardware(base, mixed, anchored=True, allowed=False)
+    with pytest.raises(compare.UnusableInput, match=r"^the baseline's rows come from 2 kinds"):
+        compare.check_hardware(mixed, base, anchored=True, allowed=False)
+    errored = frame(
+        _on("AMD EPYC", rows("raw", BASE)), _on("Intel Xeon", rows("functional", BASE), status="error")
+    )
+    compare.check_hardware(errored, base, anchored=False, allowed=False)  # only successful rows count
+
+
+def test_errored_trials_in_the_baseline_fail_too(tmp_path, capsys):
+    base = _write(tmp_path / "b", paired_rows("raw", PAIRED_BASE, "b", errors=(2, 5)))
+    cur = _write(tmp_path / "c", paired_rows("raw", PAIRED_BASE, "c"))
+    assert cli.main(["compare", base, cur]) == 1
+    out = capsys.readouterr().out
+    assert "ERRORED: raw/mlp trials: 2 of 8 trials errored in baseline: RuntimeError: died" in out
+    verdicts = compare.compare_frames(
+        frame(paired_rows("raw", PAIRED_BASE, "b", errors=(2,))), frame(paired_rows("raw", PAIRED_BASE, "c")),
+        ["step_ms_median"], 0.1, 0.05, 0.02,
+    )  # fmt: skip
+    errored = [v for v in verdicts if v.status == compare.ERRORED]
+    assert len(errored) == 1 and errored[0].failed and errored[0].metric == "trials"
+    assert (errored[0].cell, errored[0].current) == ("raw/mlp", 1.0) and np.isnan(errored[0].baseline)
+
+
+def test_an_accuracy_verdict_per_cell_with_its_median_drop():
+    verdicts = gate(rows("raw", BASE, accuracy=0.90), rows("raw", BASE, accuracy=0.89))
+    accuracy = next(v for v in verdicts if v.metric == "test_accuracy")
+    assert accuracy.status == compare.UNCHANGED and not accuracy.failed
+    assert (accuracy.baseline, accuracy.current) == (0.90, 0.89)
+    assert accuracy.detail == "median drop 0.0100 (tolerance 0.02)"
+    nan = [dict(row, test_accuracy=float("nan")) for row in rows("raw", BASE)]
+    assert next(v for v in gate(rows("raw", BASE), nan) if v.metric == "test_accuracy").status == (
+        compare.ACCURACY_DROP
+    )
+
+
+@pytest.mark.parametrize(("text", "value"), [("10%", 0.1), ("0.05", 0.05), (" 5% ", 0.05), ("0", 0.0)])
+def test_a_threshold_is_a_fraction_or_a_percentage(text, value):
+    assert compare.parse_fraction(text) == pytest.approx(value)
+
+
+def test_a_negative_threshold_is_refused():
+    with pytest.raises(ValueError, match="negative threshold '-5%'"):
+        compare.parse_fraction("-5%")
