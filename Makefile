@@ -48,11 +48,11 @@ baseline: $(STAMP)
 
 ## the gate .ci/run runs: the code at GATE_REF (default: the commit recorded in results/baseline/)
 ## and this checkout, sweep=gate interleaved repeat by repeat on this machine, decided on the
-## paired ratios (bench compare --against), looking after 10, 15 and 20 pairs with alpha spent
+## paired ratios (bench compare --against), looking after 10 and 15 pairs with alpha spent
 ## over the looks; exit 1 on a regression, a missing cell or errored trials, 3 when undecided
 GATE_REF ?= baseline
 GATE_REPEATS ?= auto
-GATE_AUTO := --auto-start 10 --auto-step 5 --auto-cap 20
+GATE_AUTO := --auto-start 10 --auto-step 5 --auto-cap 15
 GATE_THRESHOLD ?= 10%
 GATE_METRICS := --metric step_ms_median --metric time_to_first_step_ms --metric peak_rss_mb
 ## (make itself exits 2 whenever bench fails: reports/gate-exit keeps bench's own exit code)
