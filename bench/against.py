@@ -114,15 +114,6 @@ def _run_side(python: str, env: dict[str, str], tree: Path, arguments: list[str]
         raise UnusableInput(f"{tree.name}: bench run exited {finished.returncode}: {tail}")
 
 
-def looks(start: int, step: int, cap: int) -> list[int]:
-    """The planned looks of `--repeats auto`: start, start + step, ..., cap (cap always one)."""
-    if not 0 < start <= cap or step < 1:
-        raise UnusableInput(
-            f"--repeats auto needs 0 < start <= cap and step >= 1 (got {start}, {step}, {cap})"
-        )
-    return sorted({*range(start, cap, step), cap})
-
-
 def run(
     ref: str,
     sweep: str,

@@ -367,9 +367,16 @@ def compare_command(args: Sequence[str]) -> int:
 
     try:
         if options.against is not None:
-            from bench import against, decide, stats
+            from bench import against, stats
 
-            planned = against.looks(options.auto_start, options.auto_step, options.auto_cap) if auto else []
+            try:
+                planned = (
+                    decide.planned_looks(options.auto_start, options.auto_step, options.auto_cap)
+                    if auto
+                    else ()
+                )
+            except ValueError as error:
+                raise compare.UnusableInput(f"--repeats auto: {error}") from error
             for look in planned:  # a look whose share of alpha its repeats cannot reach is refused
                 share = decide.spend(alpha, look, planned)
                 if stats.repeats_to_reach(share, paired=True) > look:
@@ -386,7 +393,7 @@ def compare_command(args: Sequence[str]) -> int:
 
             baseline_dir, current_dir, ran = against.run(
                 options.against, options.sweep, planned[-1] if auto else int(options.repeats), options.override,
-                options.current_override, Path(options.out), settled if auto else None, tuple(planned),
+                options.current_override, Path(options.out), settled if auto else None, planned,
             )  # fmt: skip
             if auto:
                 alpha = decide.spend(options.alpha, ran, planned)

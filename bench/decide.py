@@ -121,6 +121,13 @@ def adjust(p_values: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
+def planned_looks(first: int, step: int, cap: int) -> tuple[int, ...]:
+    """The looks of a sequential run (numbers of repeats): first, first + step, ..., cap."""
+    if first < 1 or step < 1 or cap < first:
+        raise ValueError(f"looks need 1 <= first look <= cap and step >= 1 (got {first}, {step}, {cap})")
+    return tuple(sorted({*range(first, cap, step), cap}))
+
+
 def spend(alpha: float, look: int, looks: Sequence[int]) -> float:
     """The share of alpha spent at `look` (a number of repeats) of the planned `looks`:
     alpha x (t_k^2 - t_(k-1)^2) with t = repeats / last look. The shares add up to alpha, so

@@ -42,12 +42,6 @@ class Looks:
         return decide.spend(self.alpha, self.reached, self.looks)
 
 
-def plan(first: int, step: int, cap: int) -> tuple[int, ...]:
-    if first < 1 or step < 1 or cap < first:
-        raise ValueError(f"--settle needs 1 <= first look <= cap and step >= 1 (got {first}, {step}, {cap})")
-    return tuple(sorted({*range(first, cap, step), cap}))
-
-
 def write(folder: Path, looks: Looks) -> None:
     text = json.dumps({"looks": list(looks.looks), "alpha": looks.alpha, "reached": looks.reached}, indent=1)
     results.write_atomic(folder / LOOKS_FILE, text.encode())
@@ -88,10 +82,11 @@ def settle(
     clock: Callable[[], float] = time.monotonic,
 ) -> Looks:
     """Add blocks where comparisons are undecided until decided, at `cap`, or out of budget."""
-    first = int(results.load(folder)["repeat"].max())
-    looks = Looks(plan(first, step, cap), alpha, first)
+    rows = results.load(folder)
+    first = int(rows["repeat"].max())
+    looks = Looks(decide.planned_looks(first, step, cap), alpha, first)
     write(folder, looks)
-    blocks = len(results.load(folder).drop_duplicates(["arch", "repeat", "hardware_xla", "backend"]))
+    blocks = len(rows.drop_duplicates(["arch", "repeat", "hardware_xla", "backend"]))
     while True:
         open_ = undecided_archs(folder, reference, margin, looks.share)
         said = ", ".join(f"{arch} {n}" for arch, n in sorted(open_.items())) or "none"

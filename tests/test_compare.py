@@ -399,9 +399,9 @@ def test_repeats_auto_looks_with_its_share_of_alpha_and_never_passes_undecided(t
     """--repeats auto against HEAD with looks at 6 and 8 pairs: each look is reported with the
     comparisons still undecided; the run ends decided (0) or, at the cap, undecided (3), never 1
     (the same code), with the final look's share of alpha in the rule."""
-    from bench import against, decide
+    from bench import decide
 
-    assert against.looks(5, 1, 6) == [5, 6] and against.looks(10, 5, 30) == [10, 15, 20, 25, 30]
+    assert decide.planned_looks(5, 1, 6) == (5, 6) and decide.planned_looks(10, 5, 30) == (10, 15, 20, 25, 30)
     tiny = ["isolation=inline", "train.timed_steps=5", "train.warmup_steps=1", "train.anchor_steps=5",
             "data.max_train_samples=512", "data.max_test_samples=128"]  # fmt: skip
     arguments = ["compare", "--against", "HEAD", "--repeats", "auto", "--auto-start", "6", "--auto-step", "2",

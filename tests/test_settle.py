@@ -87,7 +87,7 @@ def test_the_report_decides_at_the_share_of_the_look_it_stopped_at(sweep):
 
 
 def test_looks_are_planned_from_the_first_to_the_cap():
-    assert settle.plan(10, 4, 20) == (10, 14, 18, 20)
-    assert settle.plan(10, 2, 10) == (10,)
+    assert decide.planned_looks(10, 4, 20) == (10, 14, 18, 20)
+    assert decide.planned_looks(10, 2, 10) == (10,)
     with pytest.raises(ValueError, match="first look <= cap"):
-        settle.plan(12, 2, 10)
+        decide.planned_looks(12, 2, 10)
