@@ -115,7 +115,9 @@ class RunConfig:
     repeat: int = 1  # swept for repeats; part of the trial's identity
     variant: int = 1  # which copy of `style` in a block (2: the A/A twin); set by the block, not by users
     sweep_id: str = "adhoc"  # names the results folder
-    isolation: str = "process"  # process: a fresh Python per trial | inline: in this process
+    # process: a fresh Python per trial | fork: a child of a server that imported the framework
+    # once (bench/forkserver.py) | inline: in this process
+    isolation: str = "process"
     trial_timeout_s: int = 3600  # a process-isolated trial running longer is killed -> error row
     results: ResultsConfig = field(default_factory=ResultsConfig)
     # Set by the interleaving sweeper; not part of a trial's identity.
@@ -235,7 +237,7 @@ CHOICES = {
     "hardware.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
     "train.optimizer": ("adam", "sgd"),
     "train.loop": ("fit", "custom"),
-    "isolation": ("process", "inline"),
+    "isolation": ("process", "fork", "inline"),
 }
 
 

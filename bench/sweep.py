@@ -50,7 +50,7 @@ def run_job(config: RunConfig) -> list[dict[str, Any]]:
         started_at = dt.datetime.now(dt.UTC)
         started = time.perf_counter()
         peak = peak_gflops(folder, config)
-        records = run_isolated(config, peak) if config.isolation == "process" else run_inline(config, peak)
+        records = RUNNERS[config.isolation](config, peak)
         duration = time.perf_counter() - started
     rows = []
     for trial, record, path in zip(trials, records, paths, strict=True):
@@ -109,6 +109,32 @@ def run_isolated(config: RunConfig, peak: float | None, module: str = "bench.wor
         return error_records(config, describe_failure(finished.returncode, finished.stderr))
 
 
+def run_forked(config: RunConfig, peak: float | None) -> list[dict[str, Any]]:
+    """The trial(s) in a child of this process's fork server (bench/forkserver.py): the same
+    `bench.worker` as `run_isolated`, without paying the import again; a crash becomes an
+    error record each."""
+    from bench import forkserver
+
+    with tempfile.TemporaryDirectory(prefix="stylebench-trial-") as folder:
+        config_path, record_path = Path(folder) / "config.json", Path(folder) / "record.json"
+        config_path.write_text(json.dumps({"config": asdict(config), "peak_gflops": peak}, default=str))
+        try:
+            server = forkserver.server_for(config.backend, config.hardware.device)
+            finished = server.run(
+                "bench.worker", [config_path, record_path], Path(folder) / "log.txt", config.trial_timeout_s
+            )
+        except forkserver.ServerError as error:
+            return error_records(config, str(error))
+        if finished.timed_out:
+            return error_records(config, f"trial timed out after {config.trial_timeout_s} s")
+        if finished.returncode == 0 and record_path.exists():
+            return json.loads(record_path.read_text())["records"]
+        return error_records(config, describe_failure(finished.returncode, finished.log))
+
+
+RUNNERS = {"process": run_isolated, "fork": run_forked, "inline": run_inline}
+
+
 def describe_failure(returncode: int, stderr: str) -> str:
     """'killed by SIGKILL (out of memory?): <last stderr lines>' or 'exited with 3: ...'."""
     if returncode < 0:
@@ -132,7 +158,7 @@ def peak_gflops(folder: Path, config: RunConfig, fresh_process: bool | None = No
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         if probe_file.exists():
             return json.loads(probe_file.read_text())["peak_gflops"]
-        if config.isolation == "process" if fresh_process is None else fresh_process:
+        if config.isolation != "inline" if fresh_process is None else fresh_process:
             measured = probe_in_process(config)
         else:
             try:
@@ -151,18 +177,26 @@ def probe_name(config: RunConfig) -> str:
 
 
 def probe_in_process(config: RunConfig) -> dict[str, Any] | None:
-    """The peak probed in a fresh `python -m bench.runtime` under the trial's settings."""
+    """The peak probed in a fresh `python -m bench.runtime` under the trial's settings (in a
+    child of the fork server under `isolation=fork`)."""
     hardware = config.hardware
-    command = [
-        sys.executable,
-        "-m",
-        "bench.runtime",
-        config.backend,
-        hardware.device,
-        hardware.precision,
-        str(hardware.threads),
-    ]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    if finished.returncode != 0:
+    argv = [config.backend, hardware.device, hardware.precision, str(hardware.threads)]
+    if config.isolation == "fork":
+        from bench import forkserver
+
+        with tempfile.TemporaryDirectory(prefix="stylebench-probe-") as folder:
+            try:
+                server = forkserver.server_for(config.backend, hardware.device)
+                finished = server.run("bench.runtime.__main__", argv, Path(folder) / "log.txt", 300)
+            except forkserver.ServerError:
+                return None
+            returncode, output = finished.returncode, finished.log
+    else:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.runtime", *argv], capture_output=True, text=True, timeout=300
+        )
+        returncode, output = done.returncode, done.stdout
+    lines = [line for line in output.strip().splitlines() if line.startswith("{")]
+    if returncode != 0 or not lines:
         return None
-    return json.loads(finished.stdout.strip().splitlines()[-1])
+    return json.loads(lines[-1])

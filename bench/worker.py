@@ -4,7 +4,9 @@
 
 The process selects the trial's Keras backend, then imports Keras and that backend's
 framework itself (timed as `import_s`), so no state, memory or import cost leaks from
-one trial into the next, and a JAX or torch trial never imports TensorFlow. Any exception
+one trial into the next, and a JAX or torch trial never imports TensorFlow. Under
+`isolation=fork` the same `main` runs in a child of bench/forkserver.py, which did the
+import once. Any exception
 becomes an `error` record; a crash or kill leaves no record, and the driver
 writes the error row.
 """
@@ -20,11 +22,8 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 
-def main(argv: list[str]) -> int:
-    config_path, record_path = (Path(arg) for arg in argv)
-    payload = json.loads(config_path.read_text())
-    backend = payload["config"].get("backend", "tensorflow")
-    device = payload["config"]["hardware"]["device"]
+def prepare(backend: str, device: str) -> None:
+    """Select the backend, then import Keras and the backend's framework (when installed)."""
     from bench import backends
 
     if backends.installed(backend):
@@ -34,7 +33,15 @@ def main(argv: list[str]) -> int:
         import keras  # noqa: F401
 
         importlib.import_module(backend)
-    import_s = time.perf_counter() - STARTED
+
+
+def main(argv: list[str], import_s: float | None = None) -> int:
+    """Run the block; `import_s` is given when the import was paid elsewhere (a fork server)."""
+    config_path, record_path = (Path(arg) for arg in argv)
+    payload = json.loads(config_path.read_text())
+    if import_s is None:
+        prepare(payload["config"].get("backend", "tensorflow"), payload["config"]["hardware"]["device"])
+        import_s = time.perf_counter() - STARTED
     from bench.config import from_dict
     from bench.results import write_atomic
     from bench.sweep import run_inline  # the same call, exceptions to error records, in this process
