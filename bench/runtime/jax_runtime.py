@@ -55,9 +55,18 @@ def accelerator_environment() -> dict[str, Any]:
 
     if jax.default_backend() != "gpu":
         return {"cuda_version": "", "gpu_name": ""}
-    device = jax.devices()[0]
+    return device_facts()
+
+
+def device_facts() -> dict[str, str]:
+    """The default device's kind and its platform's version (on a GPU, the CUDA version),
+    on whatever device JAX runs: the GPU branch above, testable on a CPU. `jax.extend` is a
+    submodule `import jax` does not load."""
+    import jax
+    import jax.extend.backend
+
     version = getattr(jax.extend.backend.get_backend(), "platform_version", "")
-    return {"cuda_version": str(version), "gpu_name": str(device.device_kind)}
+    return {"cuda_version": str(version), "gpu_name": str(jax.devices()[0].device_kind)}
 
 
 def accelerator_peak_mb() -> float:

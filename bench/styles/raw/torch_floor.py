@@ -32,6 +32,15 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def on_device(images: Any) -> torch.Tensor:
+    """Images as float32 on the floor's device. A tensor (perhaps on the GPU already, as the
+    latency phase's is) moves there directly: NumPy cannot take a CUDA tensor. An array a
+    user passes is converted."""
+    if isinstance(images, torch.Tensor):
+        return images.to(device=_device(), dtype=torch.float32)
+    return torch.as_tensor(np.asarray(images, np.float32), device=_device())
+
+
 class Weights(Draws):
     """Keras's draw on torch: `torch.rand` from a `torch.Generator` seeded with the seed,
     scaled to the glorot range; leaf tensors that autograd differentiates."""
@@ -58,7 +67,7 @@ class RawModel:
 
     def __call__(self, images: Any) -> Any:
         with torch.no_grad():
-            return self.apply(self.params, torch.as_tensor(np.asarray(images, np.float32), device=_device()))
+            return self.apply(self.params, on_device(images))
 
     def eager_forward(self) -> Callable[[Any], Any]:
         return self
