@@ -22,6 +22,15 @@ INSTALL = {
     "torch": "pip install -e '.[torch]'",
 }
 
+# What a CPU trial sets before the framework's import, which reads it once: JAX would take
+# a GPU, and Keras's torch backend puts every tensor on a GPU whenever one is visible.
+# TensorFlow's GPUs are hidden by its runtime module, which can do it after the import.
+CPU_ONLY: dict[str, dict[str, str]] = {
+    "tensorflow": {},
+    "jax": {"JAX_PLATFORMS": "cpu"},
+    "torch": {"CUDA_VISIBLE_DEVICES": ""},
+}
+
 
 class BackendMismatch(RuntimeError):
     """This process runs another backend than the trial asks for."""
@@ -61,7 +70,6 @@ def select(backend: str, device: str = "cpu") -> None:
         )
     os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    if device == "cpu" and backend == "jax":
-        os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    if device == "cpu" and backend == "torch":
-        os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+    if device == "cpu":
+        for name, value in CPU_ONLY[backend].items():
+            os.environ.setdefault(name, value)

@@ -286,8 +286,15 @@ def check_choices(config: RunConfig) -> None:
 
 def check_backend(config: RunConfig) -> None:
     """Settings a backend cannot honour, refused before any trial runs."""
-    backend = config.backend
-    if backend == "tensorflow":
+    from bench import runtime  # not at the top: bench.runtime imports this module
+
+    backend, facts = config.backend, runtime.for_backend(config.backend)
+    if facts.THREADS_REFUSED and config.hardware.threads > 0:
+        raise ValueError(
+            f"hardware.threads cannot be set on the {backend} backend ({facts.THREADS_REFUSED}); "
+            "use hardware.threads=0 or pin the process with taskset"
+        )
+    if not facts.TENSORFLOW_FREE:
         return
     if config.train.profile:
         raise ValueError(
@@ -303,9 +310,4 @@ def check_backend(config: RunConfig) -> None:
         raise ValueError(
             f"data.source=tfds needs TensorFlow, which a backend={backend} trial never imports; "
             "use data.source=idx, embedded or auto"
-        )
-    if backend == "jax" and config.hardware.threads > 0:
-        raise ValueError(
-            "hardware.threads cannot be set on the jax backend (XLA sizes its own CPU thread pool); "
-            "use hardware.threads=0 or pin the process with taskset"
         )

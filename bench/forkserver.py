@@ -56,24 +56,10 @@ class ServerError(RuntimeError):
 
 def runtime_started(backend: str) -> str:
     """Why forking now would be unsafe: the framework's runtime (and its threads) has
-    started in this process; '' when it has not."""
-    if backend == "tensorflow":
-        from tensorflow.python.eager import context
+    started in this process; '' when it has not (each backend's `runtime_started`)."""
+    from bench import runtime
 
-        handle = context.context_safe()
-        if handle is not None and handle._context_handle is not None:
-            return "TensorFlow's eager context is initialised"
-    elif backend == "jax":
-        from jax._src import xla_bridge
-
-        if xla_bridge._backends:
-            return f"JAX's backends are initialised: {sorted(xla_bridge._backends)}"
-    elif backend == "torch":
-        import torch
-
-        if torch.cuda.is_initialized():
-            return "torch has initialised CUDA"
-    return ""
+    return runtime.for_backend(backend).runtime_started()
 
 
 def die_with_parent() -> None:

@@ -76,7 +76,7 @@ def pipeline_kind(config: RunConfig) -> str:
     tensorflow backend and the framework-free NumPy pipeline on any other."""
     if config.train.pipeline != "auto":
         return config.train.pipeline
-    return "tfdata" if config.backend == "tensorflow" else "numpy"
+    return runtime.for_backend(config.backend).PIPELINE
 
 
 def pipeline(
@@ -133,7 +133,7 @@ class KerasTrainer:
         self.model, self.spec, self.train, self.hardware = model, spec, train, hardware
         # Keras compiles train_step with tf.function (tensorflow) or jax.jit (jax); torch runs it
         # eagerly unless torch.compile'd, and torch.compile's traces are not Python calls.
-        traced = keras.backend.backend() in ("tensorflow", "jax") and not train.run_eagerly
+        traced = runtime.for_backend().TRACES_TRAIN_STEP and not train.run_eagerly
         self.trace_counter = TraceCounter(compiled=traced)
         model.train_step = self.trace_counter.wrap(model.train_step)
 
@@ -180,39 +180,20 @@ class KerasTrainer:
         return seconds
 
 
-_JAX_STATE = ("trainable_variables", "non_trainable_variables", "optimizer_variables", "metrics_variables")
-
-
 def run_one_execution(trainer: Any, iterator: Any) -> Any:
     """One call of the compiled train function, fetched: a steady step without fit's loop
-    (Keras's `model.train_function` as its fit calls it on each backend, or the loop's
-    execution). Keras builds `train_function` at the first fit, so call fit once before
-    this, and `end_executions` after the last call on JAX."""
+    (Keras's `model.train_function` as its fit calls it on each backend, bench/runtime, or
+    the loop's execution). Keras builds `train_function` at the first fit, so call fit once
+    before this, and `end_executions` after the last call."""
     if not isinstance(trainer, KerasTrainer):
         return host(trainer.execution(iterator))
-    model = trainer.model
-    backend = keras.backend.backend()
-    if backend == "jax":  # the JAX trainer threads its state through a pure function, as fit does
-        state = getattr(trainer, "jax_state", None) or model._get_jax_state(
-            **dict.fromkeys(_JAX_STATE, True), purge_model_variables=False
-        )
-        logs, trainer.jax_state = model.train_function(state, iterator)
-    elif backend == "torch":
-        batch = keras.tree.map_structure(keras.ops.convert_to_tensor, next(iterator))
-        logs = model.train_function([batch])
-    else:
-        logs = model.train_function(iterator)
+    logs = runtime.for_backend().train_function_step(trainer, iterator)
     return {name: host(value) for name, value in logs.items()}
 
 
 def end_executions(trainer: Any) -> None:
-    """Hand the state `run_one_execution` threaded on JAX back to the model's variables."""
-    state = getattr(trainer, "jax_state", None)
-    if state is not None:
-        trainer.model._jax_state = dict(zip(_JAX_STATE, state, strict=True))
-        trainer.model._jax_state_synced = False
-        trainer.model.jax_state_sync()
-        trainer.jax_state = None
+    """Hand the state `run_one_execution` threaded (on JAX) back to the model's variables."""
+    runtime.for_backend().end_train_function_steps(trainer)
 
 
 def trainer_for(style: str, model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig) -> Any:
@@ -230,11 +211,11 @@ def jit_compile_resolved(trainer: Any) -> str:
     """How the train step really ran, read back from the trainer: `xla` (TensorFlow's
     jit_compile, or jax.jit), `torch.compile`, `graph` (a tf.function without XLA) or `eager`."""
     compiled = bool(trainer.model.jit_compile if isinstance(trainer, KerasTrainer) else trainer.jit_compile)
-    backend = keras.backend.backend()
+    backend = runtime.for_backend()
     if compiled:
-        return "torch.compile" if backend == "torch" else "xla"
+        return backend.COMPILED
     eager = trainer.model.run_eagerly if isinstance(trainer, KerasTrainer) else trainer.train.run_eagerly
-    return "graph" if backend == "tensorflow" and not eager else "eager"
+    return "eager" if eager else backend.NOT_COMPILED
 
 
 def predict_logits(model: Any, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:

@@ -41,7 +41,7 @@ def _load_cached(fields: tuple[tuple[str, Any], ...]) -> data.Dataset:
 def load_data(config: DataConfig, backend: str = "tensorflow") -> data.Dataset:
     """Load once per process for identical data settings (inline sweeps run many trials);
     a trial on another backend than TensorFlow never reaches for TFDS (which imports it)."""
-    fields = {**asdict(config), "tfds_allowed": backend == "tensorflow"}
+    fields = {**asdict(config), "tfds_allowed": not runtime.for_backend(backend).TENSORFLOW_FREE}
     return _load_cached(tuple(sorted(fields.items())))
 
 

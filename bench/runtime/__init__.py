@@ -9,6 +9,24 @@ back), the backend Keras actually runs (read back), seeding, and the peak probe 
 process (`python -m bench.runtime BACKEND DEVICE PRECISION THREADS`).
 
 A setting that did not take is an error, never a silent no-op.
+
+A backend's module is the one place that knows the backend; nothing outside `bench/runtime/`
+and the raw floors (`bench/styles/raw/`) branches on a backend's name
+(tests/test_runtime_seam.py). Besides the functions above, each module answers:
+
+- `PIPELINE`: the input pipeline `train.pipeline=auto` means (`tfdata` or `numpy`);
+- `TENSORFLOW_FREE`: a trial never imports TensorFlow (no TFDS, no tf.data, no TF profiler);
+- `THREADS_REFUSED`: why `hardware.threads` cannot be set ('' where it can);
+- `COMPILED`, `NOT_COMPILED`: what a train step is called when compiled, and when neither
+  compiled nor run eagerly (`jit_compile_resolved`);
+- `TRACES_TRAIN_STEP`: Keras traces `train_step` into a graph when not run eagerly (a
+  trace is a Python call of it, which the trace counter counts);
+- `runtime_started()`: why forking the process now would be unsafe ('' when it would not);
+- `train_function_step(trainer, iterator)`, `end_train_function_steps(trainer)`: one call of
+  Keras's compiled train function as fit makes it, and handing its state back.
+
+What a process must set before the framework is imported (the CPU-only environment, the
+install command) is in `bench/backends.py`, which nothing framework-side may import first.
 """
 
 from __future__ import annotations
@@ -42,7 +60,7 @@ def use(backend: str, device: str = "cpu") -> None:
     """Make `backend` this process's Keras backend (before Keras is imported; raises
     BackendMismatch after) and, on jax or torch, keep TensorFlow out of the process."""
     backends.select(backend, device)
-    if backend != "tensorflow":
+    if for_backend(backend).TENSORFLOW_FREE:
         keep_tensorflow_out()
 
 

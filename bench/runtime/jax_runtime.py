@@ -23,6 +23,14 @@ from bench import anchor
 from bench.config import HardwareConfig
 from bench.runtime.common import COMPUTE_DTYPES, SettingsNotApplied, available_cores, first_keras_use
 
+# What the rest of the suite asks of this backend (bench/runtime/__init__.py says what each means).
+PIPELINE = "numpy"
+TENSORFLOW_FREE = True
+THREADS_REFUSED = "XLA sizes its own CPU thread pool"
+COMPILED = "xla"
+TRACES_TRAIN_STEP = True
+NOT_COMPILED = "eager"
+
 
 def _platform(hardware: HardwareConfig) -> str:
     return "gpu" if hardware.device == "gpu" else "cpu"
@@ -145,3 +153,38 @@ def compiled(function: Callable[..., Any], xla: bool) -> Callable[..., Any]:
     import jax
 
     return jax.jit(function) if xla else function
+
+
+def runtime_started() -> str:
+    """Why forking this process now would be unsafe ('' when it would not): a JAX backend
+    (and its threads) exists."""
+    from jax._src import xla_bridge
+
+    if xla_bridge._backends:
+        return f"JAX's backends are initialised: {sorted(xla_bridge._backends)}"
+    return ""
+
+
+_STATE = ("trainable_variables", "non_trainable_variables", "optimizer_variables", "metrics_variables")
+
+
+def train_function_step(trainer: Any, iterator: Any) -> dict[str, Any]:
+    """One call of the model's compiled `train_function`, as Keras's fit makes it: a pure
+    function of the state, threaded through `trainer.jax_state` from call to call (handed
+    back to the model's variables by `end_train_function_steps`). The logs are not fetched."""
+    model = trainer.model
+    state = getattr(trainer, "jax_state", None) or model._get_jax_state(
+        **dict.fromkeys(_STATE, True), purge_model_variables=False
+    )
+    logs, trainer.jax_state = model.train_function(state, iterator)
+    return logs
+
+
+def end_train_function_steps(trainer: Any) -> None:
+    """Hand the state `train_function_step` threaded back to the model's variables."""
+    state = getattr(trainer, "jax_state", None)
+    if state is not None:
+        trainer.model._jax_state = dict(zip(_STATE, state, strict=True))
+        trainer.model._jax_state_synced = False
+        trainer.model.jax_state_sync()
+        trainer.jax_state = None

@@ -18,6 +18,14 @@ from bench import anchor
 from bench.config import HardwareConfig
 from bench.runtime.common import COMPUTE_DTYPES, SettingsNotApplied, available_cores, first_keras_use
 
+# What the rest of the suite asks of this backend (bench/runtime/__init__.py says what each means).
+PIPELINE = "tfdata"
+TENSORFLOW_FREE = False
+THREADS_REFUSED = ""
+COMPILED = "xla"
+TRACES_TRAIN_STEP = True
+NOT_COMPILED = "graph"
+
 
 def configure(hardware: HardwareConfig) -> dict[str, Any]:
     """Apply device and threads, start the runtime, read the settings back."""
@@ -128,3 +136,24 @@ def compiled(function: Callable[..., Any], xla: bool) -> Callable[..., Any]:
     import tensorflow as tf
 
     return tf.function(function, jit_compile=xla)
+
+
+def runtime_started() -> str:
+    """Why forking this process now would be unsafe ('' when it would not): TensorFlow's
+    eager context, and with it its thread pools, exists."""
+    from tensorflow.python.eager import context
+
+    handle = context.context_safe()
+    if handle is not None and handle._context_handle is not None:
+        return "TensorFlow's eager context is initialised"
+    return ""
+
+
+def train_function_step(trainer: Any, iterator: Any) -> dict[str, Any]:
+    """One call of the model's compiled `train_function`, as Keras's fit makes it: it takes
+    the iterator. The logs are not fetched."""
+    return trainer.model.train_function(iterator)
+
+
+def end_train_function_steps(trainer: Any) -> None:
+    """Nothing to hand back: the model's variables were updated in place."""

@@ -22,6 +22,14 @@ from bench import anchor
 from bench.config import HardwareConfig
 from bench.runtime.common import COMPUTE_DTYPES, SettingsNotApplied, first_keras_use
 
+# What the rest of the suite asks of this backend (bench/runtime/__init__.py says what each means).
+PIPELINE = "numpy"
+TENSORFLOW_FREE = True
+THREADS_REFUSED = ""
+COMPILED = "torch.compile"
+TRACES_TRAIN_STEP = False
+NOT_COMPILED = "eager"
+
 
 def _device(hardware: HardwareConfig) -> str:
     return "cuda" if hardware.device == "gpu" else "cpu"
@@ -140,3 +148,26 @@ def compiled(function: Callable[..., Any], xla: bool) -> Callable[..., Any] | No
     import torch
 
     return torch.compile(function) if xla else None
+
+
+def runtime_started() -> str:
+    """Why forking this process now would be unsafe ('' when it would not): CUDA's context
+    exists (torch's CPU thread pools survive a fork)."""
+    import torch
+
+    if torch.cuda.is_initialized():
+        return "torch has initialised CUDA"
+    return ""
+
+
+def train_function_step(trainer: Any, iterator: Any) -> dict[str, Any]:
+    """One call of the model's `train_function`, as Keras's fit makes it on torch: it takes
+    a list of batches, converted to tensors on the device. The logs are not fetched."""
+    import keras
+
+    batch = keras.tree.map_structure(keras.ops.convert_to_tensor, next(iterator))
+    return trainer.model.train_function([batch])
+
+
+def end_train_function_steps(trainer: Any) -> None:
+    """Nothing to hand back: the model's variables were updated in place."""
