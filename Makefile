@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test test-long verify lint mutmut clean benchmark benchmark-compare baseline gate gate-full gate-stored
+.PHONY: bench test test-long verify lint mutmut clean benchmark benchmark-compare baseline gate gate-full gate-stored gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,21 @@ gate-full: $(STAMP)
 
 ## the stored-numbers gate: sweep=gate now against results/baseline/, machine divided out by the anchor
 GATE_ID := gate-$(shell date +%Y-%m-%d_%H-%M-%S)
+## the GPU check: one block of every style x mlp, cnn, residual on the GPU for every installed
+## backend, with the default phases (epochs, block clock, latency, save/load), then the `gpu`
+## tests; exits non-zero on any error row, and on a skipped one (no GPU, or a backend missing).
+## On a GPU machine without .venv (no network, no TensorFlow): make gpu-check GPU_PY=python3
+## with PYTHONPATH holding the wheels (README "GPU").
+GPU_PY ?= $(BIN)/python
+GPU_ID := gpu-check-$(shell date +%Y-%m-%d_%H-%M-%S)
+GPU_BACKENDS = $(shell $(GPU_PY) -c "from bench import backends; print(','.join(b for b in backends.BACKENDS if backends.installed(b)))")
+gpu-check:
+	$(GPU_PY) -m bench.cli run -m backend=$(GPU_BACKENDS) hardware=gpu data=embedded arch=mlp,cnn,residual \
+		'block.styles=[sequential,functional,subclass,functions,raw]' sweep_id=$(GPU_ID)
+	$(GPU_PY) -m bench.cli status --require-ran results/$(GPU_ID)
+	$(GPU_PY) -m bench.cli report results/$(GPU_ID)
+	$(GPU_PY) -m pytest -m gpu -p no:randomly -rs tests/test_gpu.py
+
 gate-stored: $(STAMP)
 	$(BIN)/bench run sweep=gate sweep_id=$(GATE_ID)
 	mkdir -p reports

@@ -32,7 +32,9 @@ commands:
                          -v shows Hydra's own log lines (one per launched job);
                          a re-run with the same sweep_id runs only trials without a row,
                          --retry-errors also those with an error row
-  status RESULTS_DIR     planned / done / running / error / missing trials of a sweep
+  status RESULTS_DIR [--require-ran]
+                         planned / done / running / error / missing trials of a sweep;
+                         exit 0 when every trial is done (--require-ran: and none skipped)
   export mlflow|github-benchmark RESULTS_DIR
                          one MLflow run per trial, or github-action-benchmark's JSON
   verify [--arch A ...] [--backend B] [--across-backends]
@@ -433,13 +435,24 @@ def status_command(args: Sequence[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="bench status", description="Where a sweep stands.")
     parser.add_argument("results_dir", help="a sweep folder, e.g. results/<sweep_id>")
+    parser.add_argument(
+        "--require-ran",
+        action="store_true",
+        help="exit 1 also when a trial was skipped (its backend or device missing): "
+        "`make gpu-check` asks that every trial ran",
+    )
     options = parser.parse_args(list(args))
     try:
         print(status_table(options.results_dir))
-        states = trial_states(options.results_dir)["state"]
+        states = trial_states(options.results_dir)
     except ResultsError as error:
         raise UsageError(str(error)) from error
-    return 0 if (states == "done").all() else 1
+    skipped = states[states["status"] == "skipped"]
+    if options.require_ran and len(skipped):
+        reasons = sorted(set(skipped["reason"].astype(str)))
+        print(f"{len(skipped)} of {len(states)} trials skipped, not run: {'; '.join(reasons)}")
+        return 1
+    return 0 if (states["state"] == "done").all() else 1
 
 
 def export_command(args: Sequence[str]) -> int:

@@ -82,12 +82,14 @@ def read(folder: str | Path) -> dict[str, Any]:
 
 def _row_state(path: Path) -> dict[str, Any]:
     try:
-        row = results.read_fields(path, ["status", "error", "job_id", "host"])
+        row = results.read_fields(path, ["status", "error", "reason", "job_id", "host"])
     except Exception as error:  # a damaged file: say so, as an error
         return {"state": "error", "error": f"damaged row file: {type(error).__name__}", "job_id": None}
     if row["status"] == "error":
         return {"state": "error", "error": row["error"], "job_id": row["job_id"], "host": row["host"]}
-    return {"state": "done", "job_id": row["job_id"], "host": row["host"]}
+    return {
+        "state": "done", "status": row["status"], "reason": row["reason"], "job_id": row["job_id"], "host": row["host"],
+    }  # fmt: skip
 
 
 def trial_states(folder: str | Path) -> pd.DataFrame:
@@ -107,9 +109,8 @@ def trial_states(folder: str | Path) -> pd.DataFrame:
                 state = {"state": "running", "job_id": facts.get("job_id"), "host": facts.get("host")}
             else:
                 state = {"state": "missing"}
-            rows.append(
-                {**trial, "order": entry["order"], "error": None, "job_id": None, "host": None, **state}
-            )
+            blank = {"error": None, "status": None, "reason": None, "job_id": None, "host": None}
+            rows.append({**trial, "order": entry["order"], **blank, **state})
     return pd.DataFrame(rows)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -12,6 +15,30 @@ from hydra import compose, initialize_config_dir
 import bench  # noqa: F401  (sets KERAS_BACKEND before anything imports Keras)
 from bench import data
 from bench.config import CONF_DIR, RunConfig, register, to_run_config
+
+
+@functools.cache
+def gpu_missing() -> str:
+    """Why the `gpu` tests cannot run here ('' when an NVIDIA GPU is visible): asked of
+    `nvidia-smi -L`, the driver's own list, so that no framework is imported (and no CUDA
+    context made) in the test process."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return "no GPU on this machine (nvidia-smi not found)"
+    try:
+        listed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"no GPU on this machine (nvidia-smi -L failed: {error})"
+    return "" if "GPU " in listed else "no GPU on this machine (nvidia-smi -L lists none)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`gpu` tests are skipped, with the reason, where no GPU is visible."""
+    reason = gpu_missing()
+    if reason:
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session", autouse=True)
