@@ -74,9 +74,9 @@ class TrainConfig:
 @dataclass
 class HardwareConfig:
     device: str = "cpu"  # cpu | gpu (gpu with none visible -> status=skipped)
-    xla: bool = (
-        False  # compile the step: XLA on tensorflow and jax, torch.compile on torch (README "Backends")
-    )
+    # compile the step: XLA on tensorflow and jax, torch.compile on torch; the default is what
+    # Keras's jit_compile="auto" does for the backend on the device (conf/backend/, README "Backends")
+    xla: bool = False
     precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
     threads: int = 0  # the framework's intra-op threads (tensorflow, torch); 0 = all cores
 
@@ -143,6 +143,20 @@ class Schema:
     results: ResultsConfig = field(default_factory=ResultsConfig)
     sweep_order: int = -1
     sweep_shuffle_seed: int = -1
+
+
+def xla_auto(backend: str, device: str) -> bool:
+    """`hardware.xla`'s default: what Keras's `jit_compile="auto"` compiles to for `backend`
+    on `device`, as each backend's runtime module says (conf/backend/ interpolates it)."""
+    from bench import runtime  # not at the top: bench.runtime imports this module
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    return bool(runtime.for_backend(backend).xla_auto(device))
+
+
+# Registered at import, so that every process that resolves a config (a launcher's job too) has it.
+OmegaConf.register_new_resolver("keras_xla_auto", xla_auto, replace=True)
 
 
 def register() -> None:

@@ -85,3 +85,37 @@ def test_what_a_backend_cannot_honour_is_refused_at_the_door_in_its_runtime_modu
         run_config("backend=tensorflow", "hardware.threads=2", "train.pipeline=tfdata").hardware.threads == 2
     )
     assert run_config("backend=torch", "hardware.threads=2").hardware.threads == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "xla"),
+    [
+        (["backend=tensorflow"], False),
+        (["backend=tensorflow", "hardware=gpu"], True),
+        (["backend=jax"], True),
+        (["backend=jax", "hardware=gpu"], True),
+        (["backend=torch"], False),
+        (["backend=torch", "hardware=gpu"], False),
+        (["backend=tensorflow", "hardware=gpu", "hardware.xla=false"], False),
+        (["backend=torch", "hardware.xla=true"], True),
+        (["cell=mlp_xla"], True),
+    ],
+)
+def test_the_compile_default_is_kerass_auto_on_the_trials_device(run_config, overrides, xla):
+    """hardware.xla defaults to what jit_compile="auto" does for the backend on the device
+    (TensorFlow: XLA on a GPU, none on a CPU); an explicit hardware.xla wins."""
+    assert run_config(*overrides).hardware.xla is xla
+
+
+def test_the_tensorflow_default_on_this_cpu_is_what_keras_itself_resolves():
+    """Cross-check against Keras: a model compiled with jit_compile="auto" in this
+    (CPU-only, TensorFlow) process resolves to what `xla_auto` says for a CPU."""
+    import keras
+
+    from bench.config import xla_auto
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(loss="mse", jit_compile="auto")
+    assert keras.backend.backend() == "tensorflow"
+    assert model.jit_compile is xla_auto("tensorflow", "cpu") is False

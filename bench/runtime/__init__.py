@@ -19,6 +19,8 @@ and the raw floors (`bench/styles/raw/`) branches on a backend's name
 - `THREADS_REFUSED`: why `hardware.threads` cannot be set ('' where it can);
 - `COMPILED`, `NOT_COMPILED`: what a train step is called when compiled, and when neither
   compiled nor run eagerly (`jit_compile_resolved`);
+- `xla_auto(device)`: whether Keras's `jit_compile="auto"` compiles the step on that
+  device (the default of `hardware.xla`, conf/backend/);
 - `TRACES_TRAIN_STEP`: Keras traces `train_step` into a graph when not run eagerly (a
   trace is a Python call of it, which the trace counter counts);
 - `runtime_started()`: why forking the process now would be unsafe ('' when it would not);

@@ -188,3 +188,8 @@ def end_train_function_steps(trainer: Any) -> None:
         trainer.model._jax_state_synced = False
         trainer.model.jax_state_sync()
         trainer.jax_state = None
+
+
+def xla_auto(device: str) -> bool:
+    """What Keras's `jit_compile="auto"` compiles to on JAX, on any device: jax.jit (XLA)."""
+    return True

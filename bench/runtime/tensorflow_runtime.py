@@ -157,3 +157,9 @@ def train_function_step(trainer: Any, iterator: Any) -> dict[str, Any]:
 
 def end_train_function_steps(trainer: Any) -> None:
     """Nothing to hand back: the model's variables were updated in place."""
+
+
+def xla_auto(device: str) -> bool:
+    """What Keras's `jit_compile="auto"` compiles to here: XLA where TensorFlow sees a device
+    other than the CPU, none on a CPU-only process (Keras's `_resolve_auto_jit_compile`)."""
+    return device == "gpu"

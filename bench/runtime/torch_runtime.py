@@ -171,3 +171,8 @@ def train_function_step(trainer: Any, iterator: Any) -> dict[str, Any]:
 
 def end_train_function_steps(trainer: Any) -> None:
     """Nothing to hand back: the model's variables were updated in place."""
+
+
+def xla_auto(device: str) -> bool:
+    """What Keras's `jit_compile="auto"` compiles to on torch, on any device: nothing (eager)."""
+    return False
