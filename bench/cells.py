@@ -59,6 +59,8 @@ def _word(column: str, value: object) -> str:
     """One setting value in words: XLA / no XLA, eager, 'batch 64', 'float32'..."""
     if column == "hardware_xla":
         return "XLA" if str(value) == "True" else "no XLA"
+    if column == "hardware_tf32":
+        return "TF32" if str(value) == "True" else "full float32"
     if column == "train_loop":
         return f"{value} loop"
     if column == "train_run_eagerly":

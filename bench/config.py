@@ -79,6 +79,9 @@ class HardwareConfig:
     xla: bool = False
     precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
     threads: int = 0  # the framework's intra-op threads (tensorflow, torch); 0 = all cores
+    # TensorFloat-32 for float32 matmuls and convolutions on a GPU that has it: off by default on
+    # every backend (set and read back, bench/runtime/), so that all compute the same arithmetic
+    tf32: bool = False
 
 
 @dataclass

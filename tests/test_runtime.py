@@ -77,3 +77,54 @@ def test_runtime_start_is_timed_apart_from_the_first_construct():
     first, again, other = measured["construct_ms"]
     assert measured["runtime_init_ms"] > 0
     assert first < 1.5 * max(again, other), measured
+
+
+TF32_READ_BACK = """
+    import json
+    from bench import backends, runtime
+    from bench.config import HardwareConfig
+    backend = backends.current()
+    seen = {}
+    for tf32 in (True, False):
+        runtime.configure(HardwareConfig(tf32=tf32), backend)
+        if backend == "tensorflow":
+            import tensorflow as tf
+            seen[str(tf32)] = [tf.config.experimental.tensor_float_32_execution_enabled()]
+        elif backend == "jax":
+            import jax
+            seen[str(tf32)] = [jax.config.jax_default_matmul_precision]
+        else:
+            import torch
+            seen[str(tf32)] = [torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32]
+    print(json.dumps(seen))
+"""
+TF32_SEEN = {
+    "tensorflow": {"True": [True], "False": [False]},
+    "jax": {"True": ["tensorfloat32"], "False": ["float32"]},
+    "torch": {"True": [True, True], "False": [False, False]},
+}
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_tf32_is_set_and_read_back_on_every_backend(backend):
+    """hardware.tf32 reaches each framework's own switch (read with the framework's getter,
+    not ours), both ways, in one process: float32 by default everywhere, TF32 when asked.
+    torch's two switches (matmul, cuDNN convolutions) differ by default; both are set."""
+    from bench import backends
+    from tests.test_backends import python_json
+
+    if not backends.installed(backend):
+        pytest.skip(backends.missing_reason(backend))
+    assert python_json(TF32_READ_BACK, backend) == TF32_SEEN[backend]
+
+
+def test_tf32_is_part_of_the_cell_and_of_the_peak_probes_key(run_config):
+    from bench import cells, results
+
+    on, off = run_config("hardware.tf32=true"), run_config()
+    assert off.hardware.tf32 is False and on.hardware.tf32 is True
+    assert (
+        probe_key(on.hardware) == "cpu-float32-tf32-threadsall"
+        and probe_key(off.hardware) == "cpu-float32-threadsall"
+    )
+    assert "hardware_tf32" in cells.COLUMNS and results.config_columns(on)["hardware_tf32"] is True

@@ -101,9 +101,11 @@ def configure(hardware: HardwareConfig, backend: str = backends.DEFAULT) -> dict
 
 
 def probe_key(hardware: HardwareConfig, backend: str = backends.DEFAULT) -> str:
-    """What the peak depends on: the backend, the device, the compute precision and the threads."""
+    """What the peak depends on: the backend, the device, the compute precision (with TF32),
+    and the threads."""
     prefix = "" if backend == backends.DEFAULT else f"{backend}-"  # TensorFlow's files keep their old names
-    return f"{prefix}{hardware.device}-{hardware.precision}-threads{hardware.threads or 'all'}"
+    tf32 = "-tf32" if hardware.tf32 else ""  # files from before TF32 was a setting keep their names
+    return f"{prefix}{hardware.device}-{hardware.precision}{tf32}-threads{hardware.threads or 'all'}"
 
 
 def probe(hardware: HardwareConfig, backend: str = backends.DEFAULT) -> dict[str, Any]:

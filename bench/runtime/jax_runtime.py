@@ -32,6 +32,9 @@ TRACES_TRAIN_STEP = True
 NOT_COMPILED = "eager"
 
 
+MATMUL_PRECISION = {False: "float32", True: "tensorfloat32"}  # hardware.tf32 -> jax_default_matmul_precision
+
+
 def _platform(hardware: HardwareConfig) -> str:
     return "gpu" if hardware.device == "gpu" else "cpu"
 
@@ -45,6 +48,10 @@ def configure(hardware: HardwareConfig) -> dict[str, Any]:
             jax.devices("gpu")
         except RuntimeError:
             return {"skipped": "no GPU visible to JAX on this machine"}
+    # float32 dots and convolutions in full float32 (JAX's default on a GPU is TF32), or TF32
+    jax.config.update("jax_default_matmul_precision", MATMUL_PRECISION[hardware.tf32])
+    if jax.config.jax_default_matmul_precision != MATMUL_PRECISION[hardware.tf32]:
+        raise SettingsNotApplied(f"hardware.tf32={hardware.tf32} asked, but JAX did not take it")
     started = time.perf_counter()
     jax.numpy.ones(1).block_until_ready()  # start the runtime and its client
     first_keras_use()

@@ -38,6 +38,9 @@ def configure(hardware: HardwareConfig) -> dict[str, Any]:
             tf.config.set_visible_devices([], "GPU")
     except RuntimeError:
         pass  # the runtime had started already: the read-back below says whether that matters
+    tf.config.experimental.enable_tensor_float_32_execution(hardware.tf32)
+    if tf.config.experimental.tensor_float_32_execution_enabled() != hardware.tf32:
+        raise SettingsNotApplied(f"hardware.tf32={hardware.tf32} asked, but TensorFlow did not take it")
     if hardware.device == "gpu" and not tf.config.list_physical_devices("GPU"):
         return {"skipped": "no GPU visible to TensorFlow on this machine"}
     started = time.perf_counter()

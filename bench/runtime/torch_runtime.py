@@ -41,6 +41,10 @@ def configure(hardware: HardwareConfig) -> dict[str, Any]:
 
     if hardware.threads > 0:
         torch.set_num_threads(hardware.threads)
+    # torch's defaults differ by op (float32 matmuls, TF32 cuDNN convolutions): both set alike
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = hardware.tf32
+    if (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) != (hardware.tf32,) * 2:
+        raise SettingsNotApplied(f"hardware.tf32={hardware.tf32} asked, but torch did not take it")
     if hardware.device == "gpu" and not torch.cuda.is_available():
         return {"skipped": "no GPU visible to torch on this machine"}
     started = time.perf_counter()
