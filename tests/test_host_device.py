@@ -95,3 +95,33 @@ def test_jaxs_gpu_facts_code_runs_on_the_cpu():
     assert result["facts"]["gpu_name"].lower() == "cpu"  # the device kind JAX gives its CPU
     assert result["facts"]["cuda_version"] == "cpu"  # the CPU platform's version string
     assert result["cpu"] == {"cuda_version": "", "gpu_name": ""}
+
+
+@pytest.mark.skipif(not backends.installed("torch"), reason=backends.missing_reason("torch"))
+def test_the_torch_anchor_runs_where_keras_puts_the_trials_tensors():
+    """The anchor times the trial's device, not always the CPU: its tensors go where Keras
+    puts the trial's. Keras's device is made `meta` here (torch's shape-only device), which
+    a CPU can host, so an anchor left on the CPU fails this on any machine; the real step
+    still gives the loss it always gave."""
+    result = python_json(
+        """
+        import json
+        import torch
+        from keras.src.backend.torch import core
+        from bench.runtime import torch_runtime
+
+        def devices(step):
+            cells = [c.cell_contents for c in step.__closure__]
+            tensors = [c for c in cells if isinstance(c, torch.Tensor)]
+            tensors += [w for c in cells if isinstance(c, list) for w in c]
+            return len(tensors), sorted({t.device.type for t in tensors})
+
+        loss = float(torch_runtime.anchor_step()())
+        core.get_device = lambda: "meta"
+        count, where = devices(torch_runtime.anchor_step())
+        print(json.dumps({"count": count, "devices": where, "loss": loss}))
+        """,
+        "torch",
+    )
+    assert result["count"] == 6 and result["devices"] == ["meta"]
+    assert 2.0 < result["loss"] < 2.7  # cross-entropy near log(10) at the first step: it computed

@@ -112,17 +112,23 @@ def matmul_peak_gflops(hardware: HardwareConfig, size: int = 1024, seconds: floa
 
 
 def anchor_step() -> Callable[[], Any]:
-    """The anchor's SGD step (bench/anchor.py) in plain autograd, fetched after every call."""
+    """The anchor's SGD step (bench/anchor.py) in plain autograd, fetched after every call,
+    on the trial's device (where Keras puts its tensors), as the other backends' anchors run
+    on theirs. The values are drawn on the CPU, so they are the same on every device."""
     import torch
+    from keras.src.backend.torch.core import get_device
 
+    device = get_device()
     generator = torch.Generator().manual_seed(7)
-    x = torch.rand((anchor.BATCH, anchor.INPUTS), generator=generator)
-    y = torch.randint(0, anchor.CLASSES, (anchor.BATCH,), generator=generator)
+    x = torch.rand((anchor.BATCH, anchor.INPUTS), generator=generator).to(device)
+    y = torch.randint(0, anchor.CLASSES, (anchor.BATCH,), generator=generator).to(device)
     weights = [
-        (torch.randn((anchor.INPUTS, anchor.HIDDEN), generator=generator) * 0.05).requires_grad_(),
-        torch.zeros(anchor.HIDDEN, requires_grad=True),
-        (torch.randn((anchor.HIDDEN, anchor.CLASSES), generator=generator) * 0.05).requires_grad_(),
-        torch.zeros(anchor.CLASSES, requires_grad=True),
+        (torch.randn((anchor.INPUTS, anchor.HIDDEN), generator=generator) * 0.05).to(device).requires_grad_(),
+        torch.zeros(anchor.HIDDEN, device=device, requires_grad=True),
+        (torch.randn((anchor.HIDDEN, anchor.CLASSES), generator=generator) * 0.05)
+        .to(device)
+        .requires_grad_(),
+        torch.zeros(anchor.CLASSES, device=device, requires_grad=True),
     ]
 
     def step() -> Any:
