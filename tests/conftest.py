@@ -45,8 +45,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def absl_logs_to_the_real_stderr() -> None:
     """absl's handler keeps the stream it saw at import (pytest's capture of that moment)
     and closes it when Hydra reconfigures logging; it never closes sys.__stderr__."""
-    from absl import logging as absl_logging
-
+    try:
+        from absl import logging as absl_logging
+    except ImportError:  # no TensorFlow (a GPU machine with jax and torch only): no absl
+        return
     absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
 
 
