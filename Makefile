@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test test-long verify lint mutmut clean benchmark benchmark-compare baseline gate gate-full gate-stored gpu-check
+.PHONY: bench test test-long verify lint mutmut clean benchmark benchmark-compare baseline gate gate-full gate-stored gpu-check docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,15 +46,15 @@ baseline: $(STAMP)
 	rm -rf results/baseline
 	$(BIN)/bench run sweep=gate sweep_id=baseline
 
-## the gate .ci/run runs: the code at GATE_REF (default: the commit recorded in results/baseline/)
-## and this checkout, sweep=gate interleaved repeat by repeat on this machine, decided on the
-## paired ratios (bench compare --against), looking after 10 and 15 pairs with alpha spent
-## over the looks; exit 1 on a regression, a missing cell or errored trials, 3 when undecided
 GATE_REF ?= baseline
 GATE_REPEATS ?= auto
 GATE_AUTO := --auto-start 10 --auto-step 5 --auto-cap 15
 GATE_THRESHOLD ?= 10%
 GATE_METRICS := --metric step_ms_median --metric time_to_first_step_ms --metric peak_rss_mb
+## the gate .ci/run runs: the code at GATE_REF (default: the commit recorded in results/baseline/)
+## and this checkout, sweep=gate interleaved repeat by repeat on this machine, decided on the
+## paired ratios (bench compare --against), looking after 10 and 15 pairs with alpha spent
+## over the looks; exit 1 on a regression, a missing cell or errored trials, 3 when undecided
 ## (make itself exits 2 whenever bench fails: reports/gate-exit keeps bench's own exit code)
 gate: $(STAMP)
 	mkdir -p reports
@@ -62,24 +62,30 @@ gate: $(STAMP)
 		$(GATE_METRICS) --threshold $(GATE_THRESHOLD) --markdown reports/gate-compare.md || code=$$?; \
 		echo $$code > reports/gate-exit; exit $$code
 
+GATE_FULL_REF ?= HEAD~1
 ## the full gate: every style over TensorFlow mlp/cnn/residual, mlp under XLA, on jax and on torch
 ## (sweep=gate_full); REF must have conf/cell/ (a commit from 2026-12-04 on); about 8 minutes a pair here
-GATE_FULL_REF ?= HEAD~1
 gate-full: $(STAMP)
 	mkdir -p reports
 	$(BIN)/bench compare --against $(GATE_FULL_REF) --sweep gate_full --repeats $(GATE_REPEATS) $(GATE_AUTO) \
 		$(GATE_METRICS) --threshold $(GATE_THRESHOLD) --markdown reports/gate-full-compare.md
 
-## the stored-numbers gate: sweep=gate now against results/baseline/, machine divided out by the anchor
 GATE_ID := gate-$(shell date +%Y-%m-%d_%H-%M-%S)
-## the GPU check: one block of every style x mlp, cnn, residual on the GPU for every installed
-## backend, with the default phases (epochs, block clock, latency, save/load), then the `gpu`
-## tests; exits non-zero on any error row, and on a skipped one (no GPU, or a backend missing).
-## On a GPU machine without .venv (no network, no TensorFlow): make gpu-check GPU_PY=python3
-## with PYTHONPATH holding the wheels (README "GPU").
+## the stored-numbers gate: sweep=gate now against results/baseline/, machine divided out by the anchor
+gate-stored: $(STAMP)
+	$(BIN)/bench run sweep=gate sweep_id=$(GATE_ID)
+	mkdir -p reports
+	$(BIN)/bench compare results/baseline results/$(GATE_ID) --anchored $(GATE_METRICS) \
+		--threshold $(GATE_THRESHOLD) --markdown reports/$(GATE_ID)-compare.md
+
 GPU_PY ?= $(BIN)/python
 GPU_ID := gpu-check-$(shell date +%Y-%m-%d_%H-%M-%S)
 GPU_BACKENDS = $(shell $(GPU_PY) -c "from bench import backends; print(','.join(b for b in backends.BACKENDS if backends.installed(b)))")
+## the GPU check: one block of every style x mlp, cnn, residual on the GPU for every installed
+## backend, with the default phases (epochs, block clock, latency, save/load), then the `gpu`
+## tests; exits non-zero on any error row, and on a skipped one (no GPU, or a backend missing);
+## on a GPU machine without .venv (no network, no TensorFlow): make gpu-check GPU_PY=python3
+## with PYTHONPATH holding the wheels (docs/gpu.md)
 gpu-check:
 	$(GPU_PY) -m bench.cli run -m backend=$(GPU_BACKENDS) hardware=gpu data=embedded arch=mlp,cnn,residual \
 		'block.styles=[sequential,functional,subclass,functions,raw]' sweep_id=$(GPU_ID)
@@ -87,23 +93,24 @@ gpu-check:
 	$(GPU_PY) -m bench.cli report results/$(GPU_ID)
 	$(GPU_PY) -m pytest -m gpu -p no:randomly -rs tests/test_gpu.py
 
-gate-stored: $(STAMP)
-	$(BIN)/bench run sweep=gate sweep_id=$(GATE_ID)
-	mkdir -p reports
-	$(BIN)/bench compare results/baseline results/$(GATE_ID) --anchored $(GATE_METRICS) \
-		--threshold $(GATE_THRESHOLD) --markdown reports/$(GATE_ID)-compare.md
+## the manual (docs/, MkDocs Material) built into build/site/ with --strict: a broken link,
+## a missing page or heading fails it
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 ## mutation testing of the decision rule (bench/stats.py, decide.py, compare.py; [tool.mutmut] in
-## pyproject.toml): about 30-60 minutes on 2 cores; the score is in README "Decisions"
+## pyproject.toml): about 30-60 minutes on 2 cores; the score is in docs/decisions.md
 mutmut: $(STAMP)
 	$(BIN)/mutmut run --max-children 2
 	$(BIN)/mutmut export-cicd-stats
 	cat mutants/mutmut-cicd-stats.json
 
+## ruff: lint and format check
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## remove the venv, Hydra's outputs, caches and mutants
 clean:
 	rm -rf $(VENV) outputs .pytest_cache mutants
 	git worktree prune

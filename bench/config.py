@@ -75,7 +75,7 @@ class TrainConfig:
 class HardwareConfig:
     device: str = "cpu"  # cpu | gpu (gpu with none visible -> status=skipped)
     # compile the step: XLA on tensorflow and jax, torch.compile on torch; the default is what
-    # Keras's jit_compile="auto" does for the backend on the device (conf/backend/, README "Backends")
+    # Keras's jit_compile="auto" does for the backend on the device (conf/backend/, docs/gpu.md)
     xla: bool = False
     precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
     threads: int = 0  # the framework's intra-op threads (tensorflow, torch); 0 = all cores

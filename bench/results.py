@@ -61,7 +61,7 @@ def _config_fields(schema: type, prefix: str = "") -> dict[str, str]:
 CONFIG_COLUMNS: dict[str, str] = {
     "arch": S, "arch_config": S, "design": S, **_config_fields(RunConfig), "config_json": S,
 }  # fmt: skip
-# column -> pandas dtype. README "Results schema" documents each column.
+# column -> pandas dtype. COLUMN_DOCS says what each means (docs/results.md is generated from it).
 SCHEMA: dict[str, str] = {
     "schema_version": N, "trial_key": S, "block_key": S, "block_position": N,
     "status": S, "error": S, "reason": S,
@@ -91,6 +91,74 @@ SCHEMA: dict[str, str] = {
     "launcher": S, "job_id": S, "job_slot": N, "visible_devices": S, "concurrent_trials": N,
     "started_at": T, "duration_s": F,
 }  # fmt: skip
+
+# What every column means, one entry per group: docs/results.md is generated from this
+# (docs/hooks.py) and tests/test_results.py checks that every column of SCHEMA has exactly
+# one entry. `data_*`, `train_*`, `hardware_*` and `block_*` stand for the configuration
+# columns with that prefix (generated from the config dataclasses, config.py comments each).
+COLUMN_DOCS: tuple[tuple[str, str], ...] = (
+    ("schema_version sweep_id trial_key", "format version; the sweep folder; a hash of the trial's identity (its config minus sweep id, folder and order)"),
+    ("status error reason", "`ok`, `error` (with the message), `skipped` (with the reason, e.g. no GPU visible), `not_applicable` (with the reason)"),
+    ("style variant arch arch_config repeat isolation trial_timeout_s sweep_order sweep_shuffle_seed",
+     "the style (and its copy in an A/A block), the architecture and its sizes as JSON, the repeat, how (`process`, `fork`, `inline`) and in which position it ran"),
+    ("design block_* block_key block_position",
+     "`trial` or `block`; the block's styles (JSON) and rounds; which block (process) a row was timed in and its place in the build order"),
+    ("backend data_* train_* hardware_* config_json",
+     "the configuration as typed columns (`data_source_requested` is `data.source`; `hardware_tf32` TF32 arithmetic; `hardware_xla` whether the step was asked to compile); `config_json` holds all of it"),
+    ("threads", "the intra-op threads the framework reported back"),
+    ("import_s runtime_init_ms", "seconds the process spent importing Keras and the framework (with `isolation=fork`, the server's one import), and milliseconds to start the runtime"),
+    ("construct_ms build_ms compile_ms first_step_ms time_to_first_step_ms",
+     "the cold path: Python construction, weight creation, `compile` (the optimizer's state included), the first train execution, and their sum"),
+    ("step_ms_median step_ms_iqr step_ms_p95 samples_per_s",
+     "the steady step from the per-step clock over the timed steps: median, interquartile range, 95th percentile (ms), and samples per second at the median"),
+    ("step_ms_block", "the second clock: `train.block_clock_steps` steps timed as one interval without a per-step callback, ms per step"),
+    ("epoch_s", "seconds per full pass over the training set after the timed steps (`train.epochs`)"),
+    ("test_accuracy test_loss coarse_test_accuracy coarse_test_loss", "accuracy and mean cross-entropy on the test set, computed outside Keras for every style (`coarse_*`: the branched model's second head)"),
+    ("params matches_reference", "the parameter count, and whether the weights' shapes and count match the reference style's build"),
+    ("traces_to_first_step retraces_steady trace_ms",
+     "traces of the train step up to the first step, new ones during the timed steps, and the milliseconds spent running the step's Python body to trace it"),
+    ("graph_ops layer_calls",
+     "ops in the TensorFlow graph of the train step (its last trace; empty on JAX and eager torch), and Keras `Layer.__call__` calls in one eager forward pass, the model's own included (0 for raw)"),
+    ("mem_build_mb mem_first_step_mb mem_steady_mb",
+     "host memory growth of construct + build + compile, of the first execution, and of the timed steps (the largest round in a block): the phase's peak resident set over the resident set at its start, MiB"),
+    ("prof_compute_ms prof_input_ms prof_framework_ms prof_untraced_ms prof_step_ms prof_unprofiled_step_ms prof_overhead",
+     "with `train.profile=true`: the profiled step's parts (ms per step, adding up to `prof_step_ms`), the unprofiled median step of the same trial, and profiled / unprofiled"),
+    ("prof_first_step_ms prof_first_trace_ms prof_first_instantiate_ms prof_first_xla_ms prof_first_rest_ms prof_first_unprofiled_ms prof_first_overhead",
+     "with `train.profile=true`: a second build's first execution, profiled, and its parts (graph building, optimisation and instantiation, XLA compilation, the rest), a third build's unprofiled first execution, and profiled / unprofiled"),
+    ("rss_after_data_mb peak_rss_mb accelerator_peak_mb",
+     "the process's resident set once the data is loaded, its peak over the whole trial (block), and the GPU allocator's peak over the process (NaN on a CPU)"),
+    ("save_ms load_ms saved_bytes save_load_ok save_load_error",
+     "saving and loading through the style's own format, each timed; bytes on disk; whether the loaded model gives the same outputs, and why not"),
+    (" ".join(f"{kind}_ms_b{size}" for kind in LATENCY_KINDS for size in LATENCY_BATCHES),
+     "forward-pass latency at each batch size: the eager call, the compiled call, `predict_on_batch` and `predict` (median of fetched calls, ms; NaN for raw's Keras-only calls)"),
+    ("train_gflop_per_step gflops_per_s peak_gflops pct_of_peak",
+     "the train step's GFLOP (counted from the architecture), the achieved GFLOP/s at the median step, the machine's matmul peak under the same settings, and the share of it"),
+    ("anchor_version anchor_step_ms", "the machine-speed anchor: its workload's version and ms per step of it on the trial's device"),
+    ("data_source data_location data_train_samples data_test_samples data_sha256 data_note",
+     "the data actually used (the fallback note when `auto` chose the embedded subset)"),
+    ("jit_compile_resolved",
+     "how the train step really ran, read back from the trainer: `xla` (TensorFlow's jit_compile or jax.jit), `torch.compile`, `graph` (a tf.function without XLA) or `eager`"),
+    ("framework_version tensorflow_version keras_version python_version cuda_version gpu_name", "software (the backend's framework version) and accelerator"),
+    ("cpu_model cpu_count host git_commit", "machine and project commit (`+dirty` with local changes)"),
+    ("launcher job_id job_slot visible_devices concurrent_trials",
+     "which launcher and job ran it, its slot on the host, the CUDA devices it saw, the most stylebench trials on its host at once while it ran"),
+    ("started_at duration_s", "when the trial (its block, in the block design) started (UTC) and how long its job took, start-up included"),
+)  # fmt: skip
+
+
+def documented_columns() -> list[tuple[list[str], str]]:
+    """COLUMN_DOCS with its prefixes (`train_*`) spelled out as the configuration columns
+    they stand for, in schema order."""
+    expanded = []
+    for names, meaning in COLUMN_DOCS:
+        columns: list[str] = []
+        for name in names.split():
+            if name.endswith("*"):
+                columns += [c for c in CONFIG_COLUMNS if c.startswith(name[:-1]) and c != name[:-1]]
+            else:
+                columns.append(name)
+        expanded.append((columns, meaning))
+    return expanded
 
 
 class ResultsError(Exception):

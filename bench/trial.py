@@ -1,6 +1,6 @@
 """One configuration: build, train, time, evaluate -> one record (numbers, never text).
 
-Phases, in order, each timed on its own (see README "Metrics"): runtime
+Phases, in order, each timed on its own (see docs/why.md "The phases of the first step"): runtime
 settings applied, read back and the runtime started (bench/runtime/) ->
 construct -> build -> (reference check, untimed) -> compile -> first execution
 -> warm-up executions -> timed executions (per-step clock) -> block clock ->

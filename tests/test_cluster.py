@@ -141,7 +141,7 @@ def _ray_processes() -> list[str]:
 def test_a_sweep_through_the_ray_launcher_on_a_local_ray_instance(tmp_path):
     """The launcher starts a local Ray instance on 127.0.0.1, without dashboard, for this sweep;
     it is gone when the sweep ends. (`ray start` + joining it by address failed on this machine
-    with "ConnectionError: Failed to connect to Ray cluster": README "Running on a cluster".)"""
+    with "ConnectionError: Failed to connect to Ray cluster": docs/clusters.md "Running on a cluster".)"""
     pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="pip install -e '.[ray]'")
     assert not _ray_processes(), "a Ray instance is running already"
     done = bench_run(

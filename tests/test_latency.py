@@ -2,7 +2,7 @@
 showed (mlp, batch 1: functional 2.99 ms against sequential 2.24, 6 trials of 5 calls each)
 was the measurement, not the styles: a Keras 3 Sequential model with a known input shape
 runs through the very Functional graph code a functional model does, and the two agree
-when timed in one process, interleaved, with enough calls (README "Latency")."""
+when timed in one process, interleaved, with enough calls (docs/results.md "Results schema": the latency columns)."""
 
 from __future__ import annotations
 

@@ -127,3 +127,17 @@ def test_the_recorded_commit_is_dirty_for_code_changes_not_for_results(tmp_path,
     assert machine.git_commit() == head
     (tmp_path / "code.py").write_text("x = 2\n")
     assert machine.git_commit() == f"{head}+dirty"
+
+
+def test_every_column_is_documented_exactly_once():
+    """docs/results.md is generated from COLUMN_DOCS: a new column without a meaning, one
+    described twice, or a documented name that is no column fails here, not in a reader's hands."""
+    from collections import Counter
+
+    from bench.results import SCHEMA, documented_columns
+
+    counts = Counter(column for columns, _ in documented_columns() for column in columns)
+    assert [c for c in SCHEMA if counts[c] == 0] == []
+    assert [c for c, n in counts.items() if n > 1] == []
+    assert [c for c in counts if c not in SCHEMA] == []
+    assert all(meaning.strip() for _, meaning in documented_columns())

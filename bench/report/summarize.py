@@ -156,7 +156,7 @@ def loop_comparisons(ok: pd.DataFrame, margin: float) -> tuple[list[dict], list[
 
 METRIC_WORDS = {"step_ms_median": "steady step", "time_to_first_step_ms": "time to first step"}
 # The compile mode goes with the backend: each runs as Keras's jit_compile="auto" runs it on a
-# CPU (conf/backend/), so a backend comparison is across that pair (README "Backends").
+# CPU (conf/backend/), so a backend comparison is across that pair (docs/gpu.md).
 BACKEND_METRICS = ("step_ms_median", "time_to_first_step_ms")
 
 
@@ -424,7 +424,7 @@ def retrace_banners(ok: pd.DataFrame) -> list[str]:
     return [
         f"{who} on {_where(arch, setting)} retraced its train step during the timed steps "
         f"({int(group['retraces_steady'].sum())} retraces in {len(group)} trials; column retraces_steady): "
-        'its steady-step numbers include new traces and compiles (README "Why a style costs what it costs").'
+        'its steady-step numbers include new traces and compiles (docs/why.md "Retraces").'
         for (who, arch, setting), group in retraced.groupby(["who", "arch", "setting"], sort=True)
     ]
 
@@ -438,7 +438,7 @@ def contention_banners(ok: pd.DataFrame) -> list[str]:
         f"{len(shared)} of {len(ok)} trials were timed while other stylebench trials ran on the same host "
         f"(up to {int(shared['concurrent_trials'].max())} at once; column concurrent_trials): their times "
         "include that contention, so compare them only with trials that shared a host alike. For clean "
-        'timings run one trial per host at a time (README "Running on a cluster").'
+        'timings run one trial per host at a time (docs/clusters.md "Running on a cluster").'
     ]
 
 
