@@ -160,10 +160,6 @@ class KerasTrainer:
             run_eagerly=self.train.run_eagerly,
             steps_per_execution=self.train.steps_per_execution,
         )
-        # The optimizer's state (Adam's moments, its step count) is made here, as every raw
-        # floor makes it in its compile: on the compile clock for every style, not in the
-        # Keras styles' first fit (whose build would otherwise make it on the first step's).
-        self.model.optimizer.build(self.model.trainable_variables)
 
     def fit(self, data: Any, executions: int, clock: StepClock) -> None:
         steps = executions * self.train.steps_per_execution

@@ -211,25 +211,3 @@ def test_only_a_measured_build_checks_itself_against_the_reference(run_config, e
     assert checked == [1] and record["matches_reference"] is True
     build_phases(config, {}, check_reference=False)
     assert checked == [1]
-
-
-@pytest.mark.parametrize("style", styles.STYLE_NAMES)
-def test_every_style_makes_its_optimizer_state_on_the_compile_clock(run_config, style):
-    """Like for like: Adam's moments are made in `compile` for the Keras styles as for the raw
-    floor, so none of them is made on the first step's clock; the first fit reuses them."""
-    from bench import training, trial
-
-    config = run_config(f"style={style}", *TINY)
-    start_runtime(config)
-    record: dict = {}
-    trainer = build_phases(config, record, check_reference=False)
-    if style == "raw":
-        made = lambda: [id(v) for v in [*trainer.moments, *trainer.velocities]]  # noqa: E731
-    else:
-        made = lambda: [id(v) for v in trainer.model.optimizer.variables]  # noqa: E731
-    before = made()
-    assert len(before) >= 2 * len(trainer.model.trainable_variables if style != "raw" else trainer.params)
-    dataset = load_data(config.data, config.backend)
-    batches = training.pipeline_for(config, trial.train_arrays(config, dataset))
-    trial.first_executions(config, trainer, batches, record)
-    assert made() == before and record["first_step_ms"] > 0
