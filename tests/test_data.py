@@ -210,6 +210,8 @@ def test_a_batch_larger_than_the_training_set_is_refused_not_waited_for(kind):
     from bench import training
 
     images, labels = np.zeros((100, 28, 28, 1), np.float32), np.zeros(100, np.int64)
-    with pytest.raises(ValueError, match=r"train.batch_size=128 exceeds the 100 training samples; use a smaller"):
+    with pytest.raises(
+        ValueError, match=r"train.batch_size=128 exceeds the 100 training samples; use a smaller"
+    ):
         training.pipeline(images, labels, 128, seed=0, kind=kind)
     assert training.pipeline(images, labels, 100, seed=0, kind=kind) is not None  # a full batch is fine

@@ -211,3 +211,34 @@ def test_only_a_measured_build_checks_itself_against_the_reference(run_config, e
     assert checked == [1] and record["matches_reference"] is True
     build_phases(config, {}, check_reference=False)
     assert checked == [1]
+
+
+@pytest.mark.parametrize("style", styles.STYLE_NAMES)
+def test_every_style_makes_its_optimizer_state_on_the_time_to_first_step_clock(run_config, style):
+    """Like for like, as a user meets it: the raw floor makes Adam's moments in `compile`
+    (`compile_ms`); a Keras style makes them in its first fit, as a user's `model.fit` does
+    (`first_step_ms`: on TensorFlow that is why Keras traces the step twice). Both phases
+    are in `time_to_first_step_ms`. Building a Keras optimizer ahead of fit would hide the
+    second trace every fit user pays (tests/test_retraces.py counts it)."""
+    from bench import training, trial
+
+    config = run_config(f"style={style}", *TINY)
+    start_runtime(config)
+    record: dict = {}
+    trainer = build_phases(config, record, check_reference=False)
+    if style == "raw":
+        made = lambda: [id(v) for v in [*trainer.moments, *trainer.velocities]]  # noqa: E731
+    else:
+        made = lambda: [id(v) for v in trainer.model.optimizer.variables]  # noqa: E731
+    after_compile = made()
+    dataset = load_data(config.data, config.backend)
+    batches = training.pipeline_for(config, trial.train_arrays(config, dataset))
+    trial.first_executions(config, trainer, batches, record)
+    after_first = made()
+    if style == "raw":
+        assert len(after_compile) == 2 * len(trainer.params) and after_first == after_compile
+    else:
+        weights = len(trainer.model.trainable_variables)  # compile makes only the step count and rate
+        assert len(after_compile) < weights and len(after_first) >= 2 * weights + len(after_compile)
+    parts = ("construct_ms", "build_ms", "compile_ms", "first_step_ms")
+    assert record["time_to_first_step_ms"] == pytest.approx(sum(record[k] for k in parts))
