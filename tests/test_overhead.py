@@ -155,3 +155,16 @@ def test_no_batch_axis_no_section():
     one_batch = frame[frame["train_batch_size"] == 64]
     summary = summarize(one_batch)
     assert summary.overheads.empty and overhead_curves(summary, "functional") is None
+
+
+def test_two_backends_are_two_models_never_one_fit():
+    """sweep=gpu sweeps backends beside widths and batches: each backend gets its own lines,
+    named, and the figure draws them (it crashed when one model held two backends' fits)."""
+    frame = scaling_frame(repeats=2)
+    other = frame.assign(backend="jax", step_ms_median=frame["step_ms_median"] * 0.5)
+    summary = summarize(pd.concat([frame, other], ignore_index=True))
+    models = set(summary.overheads["model"])
+    assert models == {f"mlp, hidden units {w}, {b}" for w in (128, 1024) for b in ("tensorflow", "jax")}
+    assert summary.overheads.groupby(["model", "who"]).size().eq(1).all()
+    figure = overhead_curves(summary, "functional")
+    assert figure is not None and len(figure.x_ticks) == 4  # one panel per model

@@ -345,7 +345,7 @@ def overhead_curves(summary: Summary, reference: str) -> Figure | None:
         return None
     models = list(dict.fromkeys(fits["model"]))
     figure, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 3.6), squeeze=False)
-    labels = cells.model_labels(summary.ok)
+    labels = overhead.fit_labels(summary.ok)
     styles = [w for w in _order(fits) if w != reference]
     palette = dict(zip(styles, sns.color_palette("tab10", len(styles)), strict=False))
     for axis, model in zip(axes.flat, models, strict=True):

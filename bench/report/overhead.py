@@ -162,6 +162,14 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+def fit_labels(ok: pd.DataFrame) -> pd.Series:
+    """The model each row's fit belongs to: the architecture with everything that varies in
+    the rows besides the batch size (its width, the backend, XLA, ...), so that two backends'
+    lines are two models, never one."""
+    words = cells.setting_labels(ok, ignore=(BATCH,))
+    return ok["arch"].where(words == "", ok["arch"] + ", " + words)
+
+
 def overhead_table(ok: pd.DataFrame, reference: str, margin: float) -> pd.DataFrame:
     """One row per model and style in a sweep over batch sizes (at least 2 in the rows,
     everything else but the batch size equal within a model): the fitted fixed overhead and
@@ -170,7 +178,7 @@ def overhead_table(ok: pd.DataFrame, reference: str, margin: float) -> pd.DataFr
     margin. Empty when the rows do not vary the batch size."""
     if ok.empty or ok[BATCH].nunique() < 2:
         return pd.DataFrame(columns=COLUMNS)
-    ok = ok.assign(rest=cells.group_key(ok, ignore=(BATCH,)), model=cells.model_labels(ok))
+    ok = ok.assign(rest=cells.group_key(ok, ignore=(BATCH,)), model=fit_labels(ok))
     rows = []
     for _, part in ok.groupby("rest", sort=False):
         if part[BATCH].nunique() < 2:
