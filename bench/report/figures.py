@@ -23,7 +23,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
 
-from bench import cells, decide  # noqa: E402
+from bench import decide  # noqa: E402
 from bench.report import overhead, why  # noqa: E402
 from bench.report.summarize import DECIDED_METRICS, METRIC_WORDS, Summary, _style_order  # noqa: E402
 
