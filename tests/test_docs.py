@@ -98,3 +98,13 @@ def test_the_site_builds_strict(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     schema = (tmp_path / "site" / "results" / "index.html").read_text()
     assert "hardware_tf32" in schema and "step_ms_median" in schema  # the table generated from the code
+
+
+def test_every_project_path_the_manual_names_exists():
+    """`bench/stats.py`, `conf/cell/`, `tests/test_calibration.py`: a file moved or renamed
+    without its mention in README or docs fails here."""
+    pattern = re.compile(r"\b((?:bench|tests|conf|hydra_plugins|docs)/[A-Za-z0-9_./-]*[A-Za-z0-9_/])")
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    named = {match for page in pages for match in pattern.findall(page.read_text())}
+    assert len(named) > 40  # the manual names its code at all
+    assert sorted(p for p in named if not (ROOT / p).exists()) == []
