@@ -20,7 +20,7 @@ DEVICE_ONLY = """
     import numpy as np
     import torch
     import keras
-    from bench import archs, styles, trial
+    from bench import archs, styles, trained
     from bench.config import RunConfig, TrainConfig
 
     REFUSAL = "can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first."
@@ -54,8 +54,8 @@ DEVICE_ONLY = """
         for style in styles.STYLE_NAMES:
             model, record = styles.build(style, spec), {}
             try:
-                trial.latency_phases(model, images, config, record)
-                trial.save_load_phase(model, spec, device_only(images[:16]), record)
+                trained.latency_phases(model, images, config, record)
+                trained.save_load_phase(model, spec, device_only(images[:16]), record)
             except Exception as error:
                 errors[f"{style}/{arch}"] = f"{type(error).__name__}: {error}"[:300]
                 continue

@@ -7,7 +7,8 @@ import pytest
 
 from bench import styles
 from bench.timing import LATENCY_BATCHES, LATENCY_KINDS
-from bench.trial import build_phases, latency_calls, load_data, run_trial, start_runtime, training_phases
+from bench.trained import latency_calls
+from bench.trial import build_phases, load_data, run_trial, start_runtime, training_phases
 
 pytestmark = pytest.mark.slow
 

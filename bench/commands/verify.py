@@ -1,0 +1,49 @@
+"""`bench verify`: prove the styles build identical models (bench/verify.py)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+
+def verify_command(args: Sequence[str]) -> int:
+    from bench import backends
+    from bench.archs import ARCH_SPECS
+    from bench.styles import STYLE_NAMES
+
+    parser = argparse.ArgumentParser(prog="bench verify", description="Prove the styles build one model.")
+    parser.add_argument("--arch", nargs="+", choices=list(ARCH_SPECS), default=list(ARCH_SPECS))
+    parser.add_argument("--style", nargs="+", choices=list(STYLE_NAMES), default=list(STYLE_NAMES))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--backend", choices=backends.BACKENDS, default=backends.DEFAULT, help="the Keras backend"
+    )
+    parser.add_argument(
+        "--across-backends",
+        action="store_true",
+        help="also give every style on every installed backend the reference's weights and compare outputs",
+    )
+    options = parser.parse_args(list(args))
+    if not backends.installed(options.backend):
+        raise SystemExit(f"bench verify: error: {backends.missing_reason(options.backend)}")
+    from bench import runtime
+
+    runtime.use(options.backend)
+    from bench import verify
+    from bench.summary import verify_table
+
+    cells = verify.verify(options.arch, options.style, options.seed)
+    print(f"backend: {options.backend}")
+    print(verify_table(cells))
+    consistent = verify.all_consistent(cells)
+    if options.across_backends:
+        from bench import crossbackend
+
+        rows = crossbackend.compare(options.arch, options.style, backends.BACKENDS, options.seed)
+        print(
+            f"\nacross backends: outputs with the {options.backend} functional build's weights, "
+            f"tolerance {crossbackend.TOLERANCE:g}"
+        )
+        print(crossbackend.table(rows))
+        consistent = consistent and crossbackend.all_identical(rows)
+    return 0 if consistent else 1
