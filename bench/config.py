@@ -66,7 +66,7 @@ class TrainConfig:
     inject_into: str | None = None  # only this style gets the injected delay (None: every style)
     anchor_steps: int = 0  # the fixed machine-speed anchor (bench/anchor.py) after the trial; 0 = off
     profile: bool = (
-        False  # the step and first-execution breakdowns under TensorFlow's profiler (bench/profile.py)
+        False  # the step breakdown under the backend's profiler; first execution: TF (bench/profile.py)
     )
     profile_steps: int = 30  # steps in each of its windows (unprofiled, then profiled)
 
@@ -313,11 +313,6 @@ def check_backend(config: RunConfig) -> None:
         )
     if not facts.TENSORFLOW_FREE:
         return
-    if config.train.profile:
-        raise ValueError(
-            f"train.profile=true parses TensorFlow's profiler only (backend={backend}); "
-            "profile on backend=tensorflow, or leave train.profile=false"
-        )
     if config.train.pipeline == "tfdata":
         raise ValueError(
             f"train.pipeline=tfdata runs on the tensorflow backend only (backend={backend} trials "

@@ -1,18 +1,24 @@
-"""Where a steady step goes: a short window of steps under TensorFlow's profiler, parsed.
+"""Where a steady step goes: a short window of steps under the backend's profiler, parsed.
 
 With `train.profile=true` a trial runs `train.profile_steps` steps unprofiled, then
-the same number under TensorFlow's profiler (host tracer level 2: every op), in
-the same loop with the same per-step clock. The trace (an XSpace protobuf,
-`*.xplane.pb`) is read programmatically and every step's wall interval, from
-the per-step clock, is partitioned by what the trace shows running in it, in
-this order of precedence:
+the same number under its backend's own profiler (TensorFlow's, `jax.profiler` or
+`torch.profiler`; the reader is the runtime module's `profile_window`), in the same
+loop with the same per-step clock. The trace is read programmatically and every
+step's wall interval, from the per-step clock, is partitioned by what the trace
+shows running in it, in this order of precedence:
 
-- **compute**: some op kernel runs (an event named `op:type` on any thread,
-  except the input ops), on any core;
-- **input**: no op computes but the step waits for its input
-  (`IteratorGetNext` and the iterator's optional ops, tf.data's get-next);
-- **framework**: neither, but TensorFlow's runtime is at work (eager
-  dispatch, the function call, the executor scheduling ops);
+- **compute**: some kernel runs. TensorFlow: an op kernel (an event named
+  `op:type` on any thread, except the input ops), on any core. JAX: XLA's CPU
+  threads at work, or on a GPU the device's streams. torch: an ATen op on a CPU
+  (which runs its kernel before it returns), or on a GPU a kernel or copy on the
+  device;
+- **input**: no kernel runs but the step waits for its input: tf.data's get-next
+  (`IteratorGetNext` and the iterator's optional ops), or the NumPy pipeline's
+  gather of a batch, inside a profiler range of its own (`bench.input`);
+- **framework**: neither, but the framework's runtime is at work (TensorFlow's
+  eager dispatch, function call and executor; JAX's dispatch and argument
+  handling; torch's autograd engine and optimizer step, and on a GPU the host
+  side of every op: dispatch and kernel launch);
 - **untraced**: nothing the tracer records: Python (Keras's loop, the
   callbacks, the optimizer's Python wrappers) and idle gaps.
 
@@ -25,7 +31,8 @@ profiled median step over the unprofiled one, measured in the same trial a
 moment apart: it is shown beside the parts, which are only as good as it is
 small.
 
-The first execution is broken down the same way (`first_execution_phase`): a
+The first execution is broken down the same way (`first_execution_phase`, on
+TensorFlow only: its parts are TensorFlow's graph building and instantiation): a
 second model of the trial's style, built after the timed steps in the same,
 by then warm, process, runs its first execution under the profiler, and that
 execution's wall interval is partitioned, in this order, into
@@ -51,6 +58,8 @@ unprofiled one built the same way just before it (`prof_first_overhead`).
 
 from __future__ import annotations
 
+import copy
+import functools
 import glob
 import re
 import tempfile
@@ -61,7 +70,10 @@ from typing import Any
 
 import numpy as np
 
+from bench import backends, runtime
+from bench.runtime.common import PROFILE_INPUT, intervals
 from bench.timing import StepClock
+from bench.trainer_common import NumpyBatches
 
 INPUT_OPS = {
     "IteratorGetNext", "IteratorGetNextSync", "IteratorGetNextAsOptional",
@@ -140,11 +152,7 @@ def trace_intervals(space: Any) -> dict[str, np.ndarray]:
             kind = _kind(line.name, name)
             if kind is not None:
                 kinds[kind].append((begin, end))
-    return _arrays(kinds)
-
-
-def _arrays(kinds: dict[str, list[tuple[float, float]]]) -> dict[str, np.ndarray]:
-    return {kind: np.array(found, dtype=float).reshape(-1, 2) for kind, found in kinds.items()}
+    return intervals(kinds)
 
 
 def first_intervals(space: Any) -> dict[str, np.ndarray]:
@@ -163,13 +171,13 @@ def first_intervals(space: Any) -> dict[str, np.ndarray]:
                     kinds["instantiate"].append((begin, started[0]))
             elif XLA_EVENT.search(name) or line.name.startswith(XLA_LINE):
                 kinds["xla"].append((begin, end))
-    return _arrays(kinds)
+    return intervals(kinds)
 
 
 def _kind(line: str, name: str) -> str | None:
     if name.startswith("ThreadpoolListener"):
         return None  # markers of the thread pools' own bookkeeping, not work
-    if line.startswith("tf_data_iterator_get_next"):
+    if line.startswith("tf_data_iterator_get_next") or name == PROFILE_INPUT:
         return "input"
     op = OP_EVENT.match(name)
     if op:
@@ -231,21 +239,35 @@ def read_space(folder: Path) -> Any:
     return space
 
 
-def _profiled_fit(trainer: Any, batches: Any, executions: int, options: Any) -> tuple[StepClock, Any, int]:
-    """`executions` executions under the profiler: their clock, the parsed trace, and the wall
-    clock's offset from the step clock's (ns) to place the steps on the trace's time line."""
+def tensorflow_trace(run: Callable[[], None], options: Any = None) -> Any:
+    """`run()` under TensorFlow's profiler (host tracer level 2: every op): the parsed trace."""
     import tensorflow as tf
 
-    clock = StepClock()
     with tempfile.TemporaryDirectory() as folder:
-        wall_minus_perf_ns = time.time_ns() - time.perf_counter_ns()
-        tf.profiler.experimental.start(folder, options=options)
+        tf.profiler.experimental.start(folder, options=options or _options())
         try:
-            trainer.fit(batches, executions, clock)
+            run()
         finally:
             tf.profiler.experimental.stop()
-        space = read_space(Path(folder))
-    return clock, space, wall_minus_perf_ns
+        return read_space(Path(folder))
+
+
+def tensorflow_window(run: Callable[[], None]) -> dict[str, np.ndarray]:
+    """TensorFlow's `profile_window` (bench/runtime/tensorflow_runtime.py): the trace's
+    compute, input and framework events, as wall-clock intervals in ns."""
+    return trace_intervals(tensorflow_trace(run))
+
+
+def _profiled_fit(
+    trainer: Any, batches: Any, executions: int, window: Callable[[Callable[[], None]], Any]
+) -> tuple[StepClock, Any, int]:
+    """`executions` executions under a profiler (`window` runs them and returns what it
+    read): their clock, what was read, and the wall clock's offset from the step clock's
+    (ns) to place the steps on the trace's time line."""
+    clock = StepClock()
+    wall_minus_perf_ns = time.time_ns() - time.perf_counter_ns()
+    traced = window(lambda: trainer.fit(batches, executions, clock))
+    return clock, traced, wall_minus_perf_ns
 
 
 def _options() -> Any:
@@ -254,18 +276,39 @@ def _options() -> Any:
     return tf.profiler.experimental.ProfilerOptions(host_tracer_level=2, python_tracer_level=0)
 
 
-def profile_phase(trainer: Any, batches: Any, steps: int, record: dict[str, Any]) -> None:
-    """`steps` steps unprofiled, then `steps` under the profiler, in the same loop and clock:
-    the breakdown's columns (median ms per step), the two median steps and their ratio."""
-    options = _options()
+def annotated(batches: Any, backend: Any) -> Any:
+    """The NumPy pipeline with each batch's gather inside the backend's profiler range
+    `bench.input` (the same batches in the same order); tf.data's pipeline as it is."""
+    if not isinstance(batches, NumpyBatches):
+        return batches
+    batches = copy.copy(batches)
+    batches.annotate = functools.partial(backend.annotation, PROFILE_INPUT)
+    return batches
+
+
+def profile_phase(
+    trainer: Any, batches: Any, steps: int, record: dict[str, Any], device: str = "cpu"
+) -> None:
+    """`steps` steps unprofiled, then `steps` under the backend's profiler, in the same loop
+    and clock: the breakdown's columns (median ms per step), the two median steps and
+    their ratio."""
+    backend = runtime.for_backend()
+    window = functools.partial(backend.profile_window, device=device)
+    batches = annotated(batches, backend)
     # A first session's start-up (the tracer's threads and buffers) slows the steps it
     # records by up to 1.4× here; a short throw-away session takes it.
-    _profiled_fit(trainer, batches, 1 + steps, options)
+    _profiled_fit(trainer, batches, 1 + steps, window)
     unprofiled = StepClock()
     trainer.fit(batches, 1 + steps, unprofiled)  # the first gap is fit's own start: not a step
-    profiled, space, wall_minus_perf_ns = _profiled_fit(trainer, batches, 1 + steps, options)
+    profiled, traced, wall_minus_perf_ns = _profiled_fit(trainer, batches, 1 + steps, window)
+    if len(traced["compute"]) == 0:
+        raise RuntimeError(
+            f"the profiler recorded no kernel in {steps} steps on {backends.current()}: "
+            "run the trial in its own process (isolation=process) so that no other framework's "
+            "profiler is loaded"
+        )
     bounds = np.array(profiled.ends[1:], dtype=float) * 1e9 + wall_minus_perf_ns
-    parts = step_parts(trace_intervals(space), bounds)
+    parts = step_parts(traced, bounds)
     typical = middle_steps(sum(parts.values()))
     for column, part in zip(COLUMNS, PARTS, strict=True):
         record[column] = float(np.mean(parts[part][typical]))
@@ -290,7 +333,7 @@ def first_execution_phase(build: Callable[[], Any], batches: Any, record: dict[s
     the profiler's cost on a first execution, which records every op it creates)."""
     unprofiled = StepClock()
     build().fit(batches, 1, unprofiled)
-    clock, space, wall_minus_perf_ns = _profiled_fit(build(), batches, 1, _options())
+    clock, space, wall_minus_perf_ns = _profiled_fit(build(), batches, 1, tensorflow_trace)
     start, end = np.array(clock.ends[:2], dtype=float) * 1e9 + wall_minus_perf_ns
     intervals = first_intervals(space)
     shares = partition(unions([intervals[kind] for kind in FIRST_PARTS[:-1]]), start, end)

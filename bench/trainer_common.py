@@ -97,8 +97,11 @@ class NumpyBatches:
     (seeded, a new one each pass), batches that drop the remainder (or, with `keep_partial`,
     end each pass with the smaller last batch: a new input shape once per pass), and every
     new iterator starts from the seed again. Each batch is a fresh array (a gather), as
-    tf.data's are.
+    tf.data's are. With `annotate` set (a context manager factory: the step breakdown's
+    profiler range, bench/profile.py), each gather runs inside it.
     """
+
+    annotate: Callable[[], Any] | None = None
 
     def __init__(
         self, images: np.ndarray, labels: Any, batch_size: int, seed: int, keep_partial: bool = False
@@ -107,6 +110,12 @@ class NumpyBatches:
         self.keep_partial = keep_partial
 
     def _take(self, index: np.ndarray) -> tuple[np.ndarray, Any]:
+        if self.annotate is not None:
+            with self.annotate():
+                return self._gather(index)
+        return self._gather(index)
+
+    def _gather(self, index: np.ndarray) -> tuple[np.ndarray, Any]:
         if isinstance(self.labels, dict):
             return self.images[index], {k: v[index] for k, v in self.labels.items()}
         return self.images[index], self.labels[index]

@@ -118,12 +118,14 @@ def training_phases(config: RunConfig, trainer: Any, dataset: data.Dataset, reco
 
 
 def profile_steps(config: RunConfig, trainer: Any, batches: Any, record: dict[str, Any]) -> None:
-    """The step breakdown and a second build's first execution under TensorFlow's profiler
-    (bench/profile.py), when asked."""
+    """The step breakdown under the backend's profiler and, where the backend's first
+    execution can be split (TensorFlow), a second build's first execution (bench/profile.py),
+    when asked."""
     if config.train.profile:
-        profile.profile_phase(trainer, batches, config.train.profile_steps, record)
-        rebuild = functools.partial(build_phases, config, {}, check_reference=False)
-        profile.first_execution_phase(rebuild, batches, record)
+        profile.profile_phase(trainer, batches, config.train.profile_steps, record, config.hardware.device)
+        if runtime.for_backend(config.backend).SPLITS_FIRST_EXECUTION:
+            rebuild = functools.partial(build_phases, config, {}, check_reference=False)
+            profile.first_execution_phase(rebuild, batches, record)
 
 
 def first_step_marks(

@@ -1,7 +1,7 @@
 """The step breakdown (bench/profile.py): the partition of a step by what the trace shows,
 on intervals of known length; TensorFlow's profiler parsed on a real step, its parts adding
 up to the profiled step and a known injected Python delay landing in the untraced part and
-nowhere else; the door refusing it off TensorFlow; the report's table and figure."""
+nowhere else, on every backend; the report's table and figure."""
 
 from __future__ import annotations
 
@@ -49,10 +49,11 @@ def test_trace_events_are_classified(line, name, kind):
     assert profile._kind(line, name) == kind
 
 
-def test_profiling_off_tensorflow_is_refused_at_the_door(run_config):
-    """The config's conversion checks every value (bench/config.py check_choices)."""
-    with pytest.raises(ValueError, match="train.profile=true parses TensorFlow's profiler only"):
-        run_config("backend=jax", "train.pipeline=numpy", "train.profile=true")
+def test_profiling_is_checked_at_the_door(run_config):
+    """The config's conversion checks every value (bench/config.py check_choices); every
+    backend profiles."""
+    for backend in ("jax", "torch"):
+        assert run_config(f"backend={backend}", "train.profile=true").train.profile
     with pytest.raises(ValueError, match="train.profile_steps must be at least 1"):
         run_config("train.profile=true", "train.profile_steps=0")
     check_choices(run_config("train.profile=false", "train.profile_steps=0"))  # off: any count
@@ -170,10 +171,95 @@ def test_the_report_shows_the_breakdown_against_the_unprofiled_step():
     assert table.loc["subclass", "parts_over_step"] == pytest.approx(2.25 / 2.2)
     sentence = [s for s in summary.why_answers if s.startswith("On mlp, subclass")][0]
     assert "Per steady step, its largest extra is framework runtime: +0.4 ms" in sentence
-    assert "### Where a steady step goes (TensorFlow's profiler)" in render_markdown(summary)
+    assert "### Where a steady step goes (each backend's own profiler)" in render_markdown(summary)
     first = summary.why.set_index(["who", "part"]).loc[("subclass", "prof_first_instantiate_ms")]
     assert first["label"] == "first execution: graph optimisation and instantiation (profiled)"
     assert first["unit"] == "ms, warm" and first["extra"] == pytest.approx(40.0)
     assert "graph optimisation and instantiation" not in " ".join(summary.why_answers)  # not a cold phase
     figure = step_breakdown(summary)
     assert figure.y_ticks[0] == ["functional", "subclass", "raw"]
+
+
+@pytest.mark.parametrize(
+    ("plane", "line", "name", "device", "kind"),
+    [
+        ("/host:CPU", "tf_XLAEigen/-146", "ThunkExecutor::Execute", "cpu", "compute"),
+        ("/host:CPU", "tf_XLAEigen/-146", "ynn_fusion.3", "cpu", "compute"),
+        (
+            "/host:CPU",
+            "tf_XLAPjRtCpuClient/1",
+            "ThunkExecutor::Execute (wait for completion)",
+            "cpu",
+            "framework",
+        ),
+        ("/host:CPU", "tf_XLAPjRtCpuClient/1", "H2D Dispatch", "cpu", "framework"),
+        ("/host:CPU", "tf_XLAEigen/-146", "ThreadpoolListener::StartRegion", "cpu", None),
+        ("/host:CPU", "python", "PjitFunction(train_step)", "cpu", "framework"),
+        ("/host:CPU", "python", "bench.input", "cpu", "input"),
+        # on a GPU the host's XLA threads launch; the device's stream lines run the kernels
+        ("/host:CPU", "tf_XLAEigen/-146", "ThunkExecutor::Execute", "gpu", "framework"),
+        ("/device:GPU:0", "Stream #14(Compute)", "loop_add_fusion", "gpu", "compute"),
+        ("/device:GPU:0", "XLA Modules", "jit_train_step", "gpu", None),
+    ],
+)
+def test_jax_trace_events_are_classified(plane, line, name, device, kind):
+    from bench.runtime import jax_runtime
+
+    assert jax_runtime.trace_kind(plane, line, name, device) == kind
+
+
+@pytest.mark.parametrize(
+    ("activity", "name", "device", "kind"),
+    [
+        ("cpu_op", "aten::addmm", "cpu", "compute"),
+        ("cpu_op", "aten::addmm", "gpu", "framework"),  # on a GPU the op launches; the kernel computes
+        ("kernel", "ampere_sgemm_128x64_tn", "gpu", "compute"),
+        ("gpu_memcpy", "Memcpy HtoD (Pageable -> Device)", "gpu", "compute"),
+        ("cuda_runtime", "cudaLaunchKernel", "gpu", "framework"),
+        ("cpu_op", "autograd::engine::evaluate_function: MmBackward0", "cpu", "framework"),
+        ("user_annotation", "Optimizer.step#Adam.step", "cpu", "framework"),
+        ("user_annotation", "bench.input", "cpu", "input"),
+        ("gpu_user_annotation", "bench.input", "gpu", None),  # the device-side copy of a host range
+    ],
+)
+def test_torch_trace_events_are_classified(activity, name, device, kind):
+    from bench.runtime import torch_runtime
+
+    assert torch_runtime.trace_kind(activity, name, device) == kind
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_every_backend_splits_its_steps_and_an_injected_delay_lands_in_python(tmp_path, backend):
+    """`train.profile=true` on jax and torch, as a user runs it (its own process, TensorFlow
+    never imported): each step splits into parts that add up, kernels are found, and 8 ms of
+    injected Python busy-work per step lands in the untraced part; the first-execution
+    split is TensorFlow's only and stays empty."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip(backend)
+    command = [
+        str(Path(sys.executable).parent / "bench"), "run", "-m", f"backend={backend}", "isolation=inline",
+        "style=functional,raw", "arch=mlp", "data=embedded", "data.max_train_samples=1024",
+        "data.max_test_samples=128", "train.epochs=0", "train.latency_repeats=0", "train.save_load=false",
+        "train.timed_steps=10", "train.profile=true", "train.profile_steps=25", "train.inject_delay_ms=0,8",
+        "sweep_id=p", f"results.dir={tmp_path}",
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env={**os.environ, "KERAS_BACKEND": backend}
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    frame = results.load(tmp_path / "p")
+    assert set(frame["status"]) == {"ok"} and len(frame) == 4
+    parts = frame[list(profile.COLUMNS)]
+    assert (parts >= 0).all().all() and (frame["prof_compute_ms"] > 0).all()
+    assert parts.sum(axis=1).to_numpy() == pytest.approx(frame["prof_step_ms"].to_numpy(), rel=1e-9)
+    assert (frame["prof_input_ms"] > 0).all()  # the NumPy pipeline's gather, in its own range
+    assert frame[list(profile.FIRST_COLUMNS)].isna().all().all()
+    by = frame.set_index(["style", "train_inject_delay_ms"])
+    for style in ("functional", "raw"):
+        slowed, plain = by.loc[(style, 8.0)], by.loc[(style, 0.0)]
+        assert 6.0 < slowed["prof_untraced_ms"] - plain["prof_untraced_ms"] < 10.0
+        assert abs(slowed["prof_compute_ms"] - plain["prof_compute_ms"]) < 3.0

@@ -205,7 +205,7 @@ def render_markdown(summary: Summary) -> str:
         ]  # fmt: skip
         lines += [
             "",
-            "### Where a steady step goes (TensorFlow's profiler)",
+            "### Where a steady step goes (each backend's own profiler)",
             "",
             pd.DataFrame(rows).to_markdown(index=False),
         ]

@@ -1,12 +1,23 @@
 """What every backend's runtime module shares: the error for a setting that did not take,
-the cores, the compute dtypes, Keras's one-off first-use costs, and keeping TensorFlow out
-of a trial on another backend."""
+the cores, the compute dtypes, Keras's one-off first-use costs, keeping TensorFlow out
+of a trial on another backend, and the shape of a profiler trace's parts."""
 
 from __future__ import annotations
 
 import os
 
+import numpy as np
+
 COMPUTE_DTYPES = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
+# The name of the profiler range around each batch the NumPy pipeline gathers (bench/profile.py):
+# a trace's "input" part on every backend.
+PROFILE_INPUT = "bench.input"
+TRACE_KINDS = ("compute", "input", "framework")  # what a trace reader returns, in order of precedence
+
+
+def intervals(kinds: dict[str, list[tuple[float, float]]]) -> dict[str, np.ndarray]:
+    """Each kind's (begin, end) pairs as an n x 2 array of wall-clock ns (epoch)."""
+    return {kind: np.array(found, dtype=float).reshape(-1, 2) for kind, found in kinds.items()}
 
 
 class SettingsNotApplied(RuntimeError):

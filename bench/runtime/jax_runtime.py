@@ -21,7 +21,15 @@ import numpy as np
 
 from bench import anchor
 from bench.config import HardwareConfig
-from bench.runtime.common import COMPUTE_DTYPES, SettingsNotApplied, available_cores, first_keras_use
+from bench.runtime.common import (
+    COMPUTE_DTYPES,
+    PROFILE_INPUT,
+    TRACE_KINDS,
+    SettingsNotApplied,
+    available_cores,
+    first_keras_use,
+    intervals,
+)
 
 # What the rest of the suite asks of this backend (bench/runtime/__init__.py says what each means).
 PIPELINE = "numpy"
@@ -200,3 +208,73 @@ def end_train_function_steps(trainer: Any) -> None:
 def xla_auto(device: str) -> bool:
     """What Keras's `jit_compile="auto"` compiles to on JAX, on any device: jax.jit (XLA)."""
     return True
+
+
+# The step breakdown (bench/profile.py): JAX's profiler, parsed from its XSpace with JAX's own reader.
+SPLITS_FIRST_EXECUTION = False  # the first-execution split reads TensorFlow's graph-building events
+XLA_CPU_LINE = "tf_XLA"  # the host plane's lines of XLA's CPU threads, where a CPU step's kernels run
+IDLE_EVENTS = ("ThreadpoolListener",)  # the thread pools' bookkeeping markers: not work
+DEVICE_LINES = ("Stream", "XLA Ops")  # a GPU plane's kernel and copy lines (not its per-module spans)
+# on XLA's CPU threads, the executor waiting for its kernels and handing over transfers: no kernel
+NOT_KERNELS = ("wait for completion", "Await", "Dispatch")
+
+
+def annotation(name: str) -> Any:
+    """A named range on JAX's profiler time line."""
+    import jax
+
+    return jax.profiler.TraceAnnotation(name)
+
+
+def trace_kind(plane: str, line: str, name: str, device: str) -> str | None:
+    """What an event of JAX's trace is: `compute` (a kernel on the trial's device: on a CPU,
+    XLA's CPU threads running the program's thunks; on a GPU, the device's streams), `input`
+    (the pipeline's range), `framework` (any other host event: dispatch, argument handling,
+    transfers, the executor waiting between kernels) or None (thread pools' markers, and a
+    GPU's per-module summary lines).
+
+    A process that has imported TensorFlow records none of JAX's events here (the two
+    share the profiler's machinery): a jax trial never imports it (bench/runtime
+    `keep_tensorflow_out`), and `profile_phase` refuses a trace without a kernel."""
+    if name == PROFILE_INPUT:
+        return "input"
+    if name.startswith(IDLE_EVENTS):
+        return None
+    if plane.startswith("/device:"):
+        return "compute" if line.startswith(DEVICE_LINES) else None
+    if device == "cpu" and line.startswith(XLA_CPU_LINE) and not any(part in name for part in NOT_KERNELS):
+        return "compute"
+    return "framework"
+
+
+def profile_window(run: Callable[[], None], device: str) -> dict[str, np.ndarray]:
+    """`run()` under JAX's profiler (host tracer level 2, no Python tracer): the trace's
+    events by kind (`trace_kind`), as wall-clock intervals in ns since the epoch."""
+    import glob
+    import tempfile
+
+    import jax
+    from jax.profiler import ProfileData, ProfileOptions
+
+    options = ProfileOptions()
+    options.host_tracer_level, options.python_tracer_level = 2, 0
+    with tempfile.TemporaryDirectory() as folder:
+        jax.profiler.start_trace(folder, profiler_options=options)
+        try:
+            run()
+        finally:
+            jax.profiler.stop_trace()
+        paths = sorted(glob.glob(f"{folder}/plugins/profile/*/*.xplane.pb"))
+        if not paths:
+            raise ValueError(f"JAX's profiler wrote no trace under {folder}")
+        trace = ProfileData.from_file(paths[-1])
+    start_ns = dict(trace.find_plane_with_name("Task Environment").stats)["profile_start_time"]
+    kinds: dict[str, list[tuple[float, float]]] = {kind: [] for kind in TRACE_KINDS}
+    for plane in trace.planes:
+        for line in plane.lines:
+            for event in line.events:
+                kind = trace_kind(plane.name, line.name, event.name, device)
+                if kind is not None:
+                    begin = start_ns + event.start_ns
+                    kinds[kind].append((begin, begin + event.duration_ns))
+    return intervals(kinds)

@@ -166,3 +166,24 @@ def xla_auto(device: str) -> bool:
     """What Keras's `jit_compile="auto"` compiles to here: XLA where TensorFlow sees a device
     other than the CPU, none on a CPU-only process (Keras's `_resolve_auto_jit_compile`)."""
     return device == "gpu"
+
+
+# The step breakdown (bench/profile.py): TensorFlow's profiler, parsed there.
+SPLITS_FIRST_EXECUTION = (
+    True  # graph building, instantiation and XLA compilation (profile.first_execution_phase)
+)
+
+
+def annotation(name: str) -> Any:
+    """A named range on TensorFlow's profiler time line."""
+    import tensorflow as tf
+
+    return tf.profiler.experimental.Trace(name)
+
+
+def profile_window(run: Callable[[], None], device: str) -> dict[str, np.ndarray]:  # noqa: ARG001 - one reader for every device
+    """`run()` under TensorFlow's profiler: the trace's events by kind, as wall-clock
+    intervals in ns (bench/profile.py `trace_intervals`)."""
+    from bench import profile
+
+    return profile.tensorflow_window(run)

@@ -20,7 +20,14 @@ import numpy as np
 
 from bench import anchor
 from bench.config import HardwareConfig
-from bench.runtime.common import COMPUTE_DTYPES, SettingsNotApplied, first_keras_use
+from bench.runtime.common import (
+    COMPUTE_DTYPES,
+    PROFILE_INPUT,
+    TRACE_KINDS,
+    SettingsNotApplied,
+    first_keras_use,
+    intervals,
+)
 
 # What the rest of the suite asks of this backend (bench/runtime/__init__.py says what each means).
 PIPELINE = "numpy"
@@ -186,3 +193,49 @@ def end_train_function_steps(trainer: Any) -> None:
 def xla_auto(device: str) -> bool:
     """What Keras's `jit_compile="auto"` compiles to on torch, on any device: nothing (eager)."""
     return False
+
+
+# The step breakdown (bench/profile.py): torch's profiler (Kineto), read from its events.
+SPLITS_FIRST_EXECUTION = False  # the first-execution split reads TensorFlow's graph-building events
+DEVICE_ACTIVITIES = ("kernel", "gpu_memcpy", "gpu_memset")  # Kineto's device-side work
+
+
+def annotation(name: str) -> Any:
+    """A named range on torch's profiler time line."""
+    import torch
+
+    return torch.profiler.record_function(name)
+
+
+def trace_kind(activity: str, name: str, device: str) -> str | None:
+    """What an event of torch's trace is: `compute` (on a CPU, an ATen op, which runs its
+    kernel before it returns; on a GPU, a kernel or copy on the device), `input` (the
+    pipeline's range), `framework` (every other host event: autograd's engine, the
+    optimizer's step, on a GPU the ATen ops that launch kernels and CUDA's runtime calls)
+    or None (a device-side copy of a host range)."""
+    if name == PROFILE_INPUT and activity == "user_annotation":
+        return "input"
+    if activity in DEVICE_ACTIVITIES:
+        return "compute"
+    if activity.startswith("gpu_"):
+        return None
+    if device == "cpu" and activity == "cpu_op" and name.startswith("aten::"):
+        return "compute"
+    return "framework"
+
+
+def profile_window(run: Callable[[], None], device: str) -> dict[str, np.ndarray]:
+    """`run()` under torch's profiler (CPU activities, and CUDA's on a GPU): the trace's
+    events by kind (`trace_kind`), as wall-clock intervals in ns since the epoch (Kineto's
+    clock; it agreed with `time.time_ns` within 5 µs here)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "gpu" else [])
+    with profile(activities=activities) as profiler:
+        run()
+    kinds: dict[str, list[tuple[float, float]]] = {kind: [] for kind in TRACE_KINDS}
+    for event in profiler.profiler.kineto_results.events():
+        kind = trace_kind(event.activity_type(), event.name(), device)
+        if kind is not None:
+            kinds[kind].append((event.start_ns(), event.end_ns()))
+    return intervals(kinds)
