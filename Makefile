@@ -98,7 +98,7 @@ gpu-check:
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-## mutation testing of the decision rule (bench/stats.py, decide.py, compare.py; [tool.mutmut] in
+## mutation testing of the decision rule (bench/decide/: stats.py, __init__.py, compare.py; [tool.mutmut] in
 ## pyproject.toml): about 30-60 minutes on 2 cores; the score is in docs/decisions.md
 mutmut: $(STAMP)
 	$(BIN)/mutmut run --max-children 2

@@ -4,7 +4,7 @@ Each style module reads these frozen dataclasses and never re-types a width,
 so a change here changes every style at once. The canonical weight order of
 each architecture (the order `get_weights()` returns) is given in its
 docstring; every style creates its weights in that order, and the identity
-checks in `bench.verify` hold them to it.
+checks in `bench.styles.verify` hold them to it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Keras picks its backend once per process, at its first import, from KERAS_BACKEND.
 A trial's `backend` is configuration: the trial process calls `select` before it
-imports Keras (bench/worker.py), and an inline trial asking for another backend
+imports Keras (bench/run/worker.py), and an inline trial asking for another backend
 than the one this process already runs fails with the fix. Nothing here imports a
 framework.
 """

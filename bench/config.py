@@ -21,6 +21,11 @@ from omegaconf import DictConfig, OmegaConf
 from bench.archs import ARCH_SPECS, ArchSpec
 from bench.backends import BACKENDS
 
+# The styles' names (bench/styles/ builds them): a vocabulary the config checks and the report orders by.
+STYLE_NAMES: tuple[str, ...] = ("sequential", "functional", "subclass", "functions", "raw")
+REFERENCE_STYLE = "functional"
+KERAS_STYLES: frozenset[str] = frozenset(STYLE_NAMES) - {"raw"}
+
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("style", "arch", "data", "train", "hardware", "backend", "cell", "sweep")
 
@@ -64,10 +69,8 @@ class TrainConfig:
     save_load: bool = True  # time saving and loading the trained model -> save_ms, load_ms, saved_bytes
     inject_delay_ms: float = 0.0  # busy time inside every training step: a fake slowdown to test the gate
     inject_into: str | None = None  # only this style gets the injected delay (None: every style)
-    anchor_steps: int = 0  # the fixed machine-speed anchor (bench/anchor.py) after the trial; 0 = off
-    profile: bool = (
-        False  # the step breakdown under the backend's profiler; first execution: TF (bench/profile.py)
-    )
+    anchor_steps: int = 0  # the fixed machine-speed anchor (bench/runtime/anchor.py) after the trial; 0 = off
+    profile: bool = False  # the step breakdown under the backend's profiler; first execution: TF (bench/measure/profile.py)
     profile_steps: int = 30  # steps in each of its windows (unprofiled, then profiled)
 
 
@@ -119,7 +122,7 @@ class RunConfig:
     variant: int = 1  # which copy of `style` in a block (2: the A/A twin); set by the block, not by users
     sweep_id: str = "adhoc"  # names the results folder
     # process: a fresh Python per trial | fork: a child of a server that imported the framework
-    # once (bench/forkserver.py) | inline: in this process
+    # once (bench/run/forkserver.py) | inline: in this process
     isolation: str = "process"
     trial_timeout_s: int = 3600  # a process-isolated trial running longer is killed -> error row
     results: ResultsConfig = field(default_factory=ResultsConfig)
@@ -286,8 +289,6 @@ def check_choices(config: RunConfig) -> None:
             raise ValueError(f"{key} must not be negative, got {number}")
     if config.train.learning_rate <= 0:
         raise ValueError(f"train.learning_rate must be positive, got {config.train.learning_rate}")
-    from bench.styles import STYLE_NAMES
-
     for style in [*config.block.styles, *filter(None, [config.train.inject_into])]:
         if style not in STYLE_NAMES:
             raise ValueError(

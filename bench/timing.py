@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-# The forward-pass latencies every trial times (bench.trained.latency_calls), at these batch sizes:
+# The forward-pass latencies every trial times (bench.measure.trained.latency_calls), at these batch sizes:
 # one column `<kind>_ms_b<size>` each.
 LATENCY_KINDS = ("call_eager", "call_compiled", "predict_on_batch", "predict")
 LATENCY_BATCHES = (1, 128)

@@ -83,6 +83,6 @@ def run_config() -> Iterator[callable]:
 @pytest.fixture(scope="session")
 def verify_cells():
     """Every architecture × style, verified once for the whole session."""
-    from bench.verify import verify
+    from bench.styles.verify import verify
 
     return verify()

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import backends, crossbackend
+from bench import backends
 from bench.archs import ARCH_SPECS
+from bench.run import crossbackend
 from bench.styles import KERAS_STYLES, STYLE_NAMES
 
 pytestmark = pytest.mark.slow
@@ -89,9 +90,10 @@ LOSS_TRAJECTORY = """
     backend = backends.current()
     runtime.configure(HardwareConfig(), backend)
     import keras
-    from bench import data, styles, training
+    from bench import data, styles
+    from bench.measure import training
     from bench.archs import default_spec
-    from bench.trainer_common import NumpyBatches
+    from bench.styles.trainer_common import NumpyBatches
     weights = dict(np.load(sys.argv[1] if len(sys.argv) > 1 else "{weights}"))
     embedded = data.load("mnist", "embedded")
     batches = iter(NumpyBatches(data.model_inputs(embedded.x_train), embedded.y_train, 64, 0))
@@ -135,7 +137,7 @@ TENSORFLOW_FREE_TRIAL = """
     from bench import backends, archs
     from bench.config import BlockConfig, DataConfig, HardwareConfig, RunConfig, TrainConfig
     from bench.runtime import probe
-    from bench.sweep import run_inline
+    from bench.run.sweep import run_inline
     backend = backends.current()
     config = RunConfig(
         style="functional", arch=archs.default_spec("mlp"), backend=backend, isolation="inline",
@@ -186,7 +188,7 @@ def test_steady_step_agrees_with_an_independent_blocking_timing_on_the_backend(b
 
 
 def test_a_backend_that_is_not_installed_gives_skipped_rows_with_the_install_command(run_config, monkeypatch):
-    from bench import sweep
+    from bench.run import sweep
 
     monkeypatch.setattr(backends, "installed", lambda name: name == "tensorflow")
     config = run_config("backend=torch", "isolation=inline")
@@ -197,7 +199,7 @@ def test_a_backend_that_is_not_installed_gives_skipped_rows_with_the_install_com
 def test_an_inline_trial_on_another_backend_than_the_process_is_an_error_row_naming_the_fix(run_config):
     import keras
 
-    from bench import sweep
+    from bench.run import sweep
 
     other = "jax" if keras.backend.backend() != "jax" else "torch"
     config = run_config(f"backend={other}", "isolation=inline")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import cli, results
-from bench.report.summarize import summarize
+from bench.present.summarize import summarize
 
 pytestmark = pytest.mark.slow
 TINY = [

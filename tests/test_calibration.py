@@ -2,7 +2,7 @@
 most alpha of runs; "about N repeats would settle it" settles it when followed; sequential looks
 keep the error rate across all of them.
 
-The simulations use the suite's own bench.stats.compare and bench.decide on paired blocks: a
+The simulations use the suite's own bench.decide.stats.compare and bench.decide on paired blocks: a
 block-to-block machine speed (cancelled by pairing) times log-normal noise per trial, as the
 block design measures. Seeded, so a run is repeatable; the bounds allow the binomial error of
 the simulated share (about 0.5 points at 2,000 runs and 5%).
@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import decide, stats
+from bench import decide
+from bench.decide import stats
 
 RUNS = 2000
 BLOCKS = 10

@@ -20,9 +20,10 @@ import pandas as pd
 import pytest
 from overrides import TINY_TRIAL
 
-from bench import cli, driver, jobs, plan, results, sweep
-from bench.report.render import SUMMARY_LIMIT, within_limit
-from bench.report.summarize import summarize
+from bench import cli, results
+from bench.present.render import SUMMARY_LIMIT, within_limit
+from bench.present.summarize import summarize
+from bench.run import driver, jobs, plan, sweep
 from hydra_plugins.stylebench_sweeper.interleaved_sweeper import launches_here, quoted
 
 pytestmark = pytest.mark.slow
@@ -290,9 +291,9 @@ def test_github_benchmark_export_is_the_custom_smaller_is_better_list(submitit_s
 
 
 def test_github_benchmark_range_is_the_median_interval_once_there_are_enough_repeats(tmp_path):
-    from bench import export
     from bench.archs import default_spec
     from bench.config import RunConfig
+    from bench.present import export
 
     for repeat, value in enumerate([10.0, 11.0, 12.0, 13.0, 14.0, 15.0], start=1):
         config = RunConfig(style="raw", arch=default_spec("mlp"), repeat=repeat, sweep_id="g")
@@ -432,7 +433,7 @@ def _write_rows(folder: Path, cpu_models: list[str], style: str = "raw") -> None
 
 
 def test_rows_from_different_hardware_are_not_put_in_one_ratio_unless_asked(tmp_path, capsys):
-    from bench.cells import MixedHardware
+    from bench.decide.cells import MixedHardware
 
     folder = tmp_path / "mixed"
     folder.mkdir()
@@ -450,7 +451,7 @@ def test_rows_from_different_hardware_are_not_put_in_one_ratio_unless_asked(tmp_
 
 
 def test_compare_refuses_a_baseline_from_other_hardware_unless_anchored_or_asked(tmp_path, capsys):
-    from bench import compare
+    from bench.decide import compare
 
     base, current = tmp_path / "base", tmp_path / "current"
     base.mkdir(), current.mkdir()

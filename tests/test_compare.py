@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import cli, compare, results
+from bench import cli, results
 from bench.archs import default_spec
 from bench.config import RunConfig
+from bench.decide import compare
 
 
 def rows(
@@ -378,7 +379,7 @@ def test_anchored_over_several_backends_is_refused():
 def test_a_ref_that_declares_other_dependencies_is_named_as_a_separate_environment():
     """fbf82f4 (the gate's baseline until 2026-12-02) declared fewer extras: it would run in its
     own venv, and the gate's first line says the comparison then includes the environment."""
-    from bench import against
+    from bench.run import against
 
     assert against.declares_same_dependencies(against.resolve("HEAD"))
     old = against.resolve("fbf82f4")

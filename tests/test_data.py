@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import data, idx
-from bench.idx import DataError
+from bench import data
+from bench.data import idx
+from bench.data.idx import DataError
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -207,7 +208,7 @@ def test_a_batch_larger_than_the_training_set_is_refused_not_waited_for(kind):
     trial hangs until its timeout; 8,192 on the 4,000-digit embedded set is such a batch."""
     import numpy as np
 
-    from bench import training
+    from bench.measure import training
 
     images, labels = np.zeros((100, 28, 28, 1), np.float32), np.zeros(100, np.int64)
     with pytest.raises(

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from bench import decide, stats
+from bench import decide
+from bench.decide import stats
 
 
 def _blocks(ratio: float, n: int = 8, spread: float = 0.01, margin: float = 0.05) -> stats.Comparison:

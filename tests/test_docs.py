@@ -101,7 +101,7 @@ def test_the_site_builds_strict(tmp_path):
 
 
 def test_every_project_path_the_manual_names_exists():
-    """`bench/stats.py`, `conf/cell/`, `tests/test_calibration.py`: a file moved or renamed
+    """`bench/decide/stats.py`, `conf/cell/`, `tests/test_calibration.py`: a file moved or renamed
     without its mention in README or docs fails here."""
     pattern = re.compile(r"\b((?:bench|tests|conf|hydra_plugins|docs)/[A-Za-z0-9_./-]*[A-Za-z0-9_/])")
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -15,8 +15,9 @@ import tensorflow as tf
 from tensorflow.python.framework import graph_util, ops
 from tensorflow.python.profiler.internal import flops_registry  # noqa: F401  registers the counts
 
-from bench import archs, styles, training
+from bench import archs, styles
 from bench.config import HardwareConfig, TrainConfig
+from bench.measure import training
 
 BATCH = 32
 MATMULS = {"MatMul", "BatchMatMulV2", "BatchMatMulV3"}

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import forkserver, sweep
 from bench.config import ResultsConfig
+from bench.run import forkserver, sweep
 
 pytestmark = pytest.mark.slow
 TINY_BLOCK = [
@@ -69,7 +69,7 @@ def test_a_forked_block_computes_what_a_fresh_process_computes(block, server, mo
 
 def test_a_failing_or_hanging_child_is_reported_and_the_server_goes_on(block, server, tmp_path):
     missing = server.run(
-        "bench.worker", [tmp_path / "nowhere.json", tmp_path / "r.json"], tmp_path / "a.log", 60
+        "bench.run.worker", [tmp_path / "nowhere.json", tmp_path / "r.json"], tmp_path / "a.log", 60
     )
     assert missing.returncode == 1 and not missing.timed_out
     assert "FileNotFoundError" in missing.log and "nowhere.json" in missing.log
@@ -77,7 +77,7 @@ def test_a_failing_or_hanging_child_is_reported_and_the_server_goes_on(block, se
     slow = replace(block, train=replace(block.train, inject_delay_ms=5000.0))
     config.write_text(json.dumps({"config": asdict(slow), "peak_gflops": None}, default=str))
     started = time.monotonic()
-    hung = server.run("bench.worker", [config, tmp_path / "r.json"], tmp_path / "b.log", 3)
+    hung = server.run("bench.run.worker", [config, tmp_path / "r.json"], tmp_path / "b.log", 3)
     assert hung.timed_out and hung.returncode == -9 and time.monotonic() - started < 30
     assert not (tmp_path / "r.json").exists()
     probe = server.run(
@@ -111,7 +111,7 @@ def test_the_server_forks_only_before_the_runtime_starts():
 def test_the_server_dies_with_its_parent(tmp_path):
     script = (
         "import os, signal, sys\n"
-        "from bench import forkserver\n"
+        "from bench.run import forkserver\n"
         "server = forkserver.Server('tensorflow', 'cpu')\n"
         "print(server.process.pid, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"

@@ -20,7 +20,8 @@ DEVICE_ONLY = """
     import numpy as np
     import torch
     import keras
-    from bench import archs, styles, trained
+    from bench import archs, styles
+    from bench.measure import trained
     from bench.config import RunConfig, TrainConfig
 
     REFUSAL = "can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first."

@@ -1,4 +1,4 @@
-"""Overhead against size (bench/report/overhead.py): the fitted line and its intervals
+"""Overhead against size (bench/present/overhead.py): the fitted line and its intervals
 cross-checked against numpy's own least squares and a coverage simulation, the crossing batch,
 and the table, figure and report section on a synthetic scaling sweep with known overheads."""
 
@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import cells, results
+from bench import results
 from bench.archs import default_spec
 from bench.config import BlockConfig, RunConfig, TrainConfig
-from bench.report import overhead
-from bench.report.figures import overhead_curves
-from bench.report.render import render_markdown
-from bench.report.summarize import summarize
+from bench.decide import cells
+from bench.present import overhead
+from bench.present.figures import overhead_curves
+from bench.present.render import render_markdown
+from bench.present.summarize import summarize
 from tests.test_report import ENVIRONMENT
 
 BATCHES = np.array([16, 64, 256, 1024])

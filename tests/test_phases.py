@@ -1,4 +1,4 @@
-"""The phases behind a style's cost: host memory per phase (bench/memory.py: the kernel's
+"""The phases behind a style's cost: host memory per phase (bench/measure/memory.py: the kernel's
 peak, reset per phase) checked against allocations of known size and against each trial's
 own parameter bytes; the time spent tracing the step (TraceCounter) against a traced body of
 known duration and against the first step that contains it."""
@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from bench import memory
-from bench.trainer_common import TraceCounter
-from bench.trial import build_phases, load_data, run_block, training_phases
+from bench.measure import memory
+from bench.measure.trial import build_phases, load_data, run_block, training_phases
+from bench.styles.trainer_common import TraceCounter
 
 MIB = 2**20
 

@@ -1,4 +1,4 @@
-"""The step breakdown (bench/profile.py): the partition of a step by what the trace shows,
+"""The step breakdown (bench/measure/profile.py): the partition of a step by what the trace shows,
 on intervals of known length; TensorFlow's profiler parsed on a real step, its parts adding
 up to the profiled step and a known injected Python delay landing in the untraced part and
 nowhere else, on every backend; the report's table and figure."""
@@ -8,13 +8,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import profile, results
+from bench import results
 from bench.config import check_choices
-from bench.report.figures import step_breakdown
-from bench.report.render import render_markdown
-from bench.report.summarize import summarize
+from bench.measure import profile
+from bench.measure.trial import build_phases, load_data, train_arrays
+from bench.present.figures import step_breakdown
+from bench.present.render import render_markdown
+from bench.present.summarize import summarize
 from bench.timing import StepClock
-from bench.trial import build_phases, load_data, train_arrays
 from tests.test_why import block_rows
 
 
@@ -46,7 +47,9 @@ def test_a_step_is_partitioned_by_precedence():
     ],
 )
 def test_trace_events_are_classified(line, name, kind):
-    assert profile._kind(line, name) == kind
+    from bench.runtime import tensorflow_trace
+
+    assert tensorflow_trace._kind(line, name) == kind
 
 
 def test_profiling_is_checked_at_the_door(run_config):
@@ -60,7 +63,7 @@ def test_profiling_is_checked_at_the_door(run_config):
 
 
 def _profiled(run_config, style: str, *overrides: str) -> dict:
-    from bench import training
+    from bench.measure import training
 
     config = run_config(f"style={style}", "data.max_train_samples=1024", "train.epochs=0", *overrides)
     trainer = build_phases(config, {})
@@ -93,7 +96,7 @@ def test_the_parts_add_up_and_an_injected_delay_lands_in_python(run_config, styl
 def _first_execution(run_config, *overrides: str) -> tuple[dict, float]:
     """A second build's first execution under the profiler (the first build warmed the
     process, as the trial's own first step does): its record and its trainer's own trace time."""
-    from bench import training
+    from bench.measure import training
 
     config = run_config("style=functional", "data.max_train_samples=512", "train.epochs=0", *overrides)
     batches = training.pipeline_for(config, train_arrays(config, load_data(config.data)))

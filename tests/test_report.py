@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import results, stats
+from bench import results
 from bench.archs import default_spec
 from bench.config import RunConfig
-from bench.report import build_report
+from bench.decide import stats
+from bench.present import build_report
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -111,8 +112,8 @@ def test_per_cell_table_shows_order_statistic_bounds(report):
 
 
 def test_every_figure_names_every_style_on_every_axis():
-    from bench.report.figures import all_figures
-    from bench.report.summarize import summarize
+    from bench.present.figures import all_figures
+    from bench.present.summarize import summarize
 
     summary = summarize(results.to_frame(synthetic_rows()))
     figures = {figure.title: figure for figure in all_figures(summary, "functional")}
@@ -141,7 +142,7 @@ def test_a_damaged_result_file_is_named_in_a_banner_and_the_report_goes_on(tmp_p
 
 
 def test_styles_that_reach_different_accuracy_are_flagged():
-    from bench.report.summarize import summarize
+    from bench.present.summarize import summarize
 
     rows = synthetic_rows()
     for row in rows:
@@ -225,7 +226,7 @@ def test_report_renders_in_headless_chromium_offline(report):
 
 
 def test_a_machine_whose_speed_moved_raises_a_banner():
-    from bench.report.summarize import environment
+    from bench.present.summarize import environment
 
     rows = synthetic_rows()[:10]
     for row in rows:
@@ -239,7 +240,7 @@ def test_a_machine_whose_speed_moved_raises_a_banner():
 
 
 def test_a_model_that_does_not_match_the_reference_is_flagged():
-    from bench.report.summarize import summarize
+    from bench.present.summarize import summarize
 
     rows = synthetic_rows()
     assert not any("differ from the reference" in b for b in summarize(results.to_frame(rows)).banners)
@@ -251,8 +252,8 @@ def test_a_model_that_does_not_match_the_reference_is_flagged():
 
 
 def test_the_two_clocks_and_their_gap_per_cell():
-    from bench.report.render import render_markdown
-    from bench.report.summarize import summarize
+    from bench.present.render import render_markdown
+    from bench.present.summarize import summarize
 
     rows = synthetic_rows()
     for row in rows:
@@ -265,7 +266,7 @@ def test_the_two_clocks_and_their_gap_per_cell():
 
 
 def test_fit_against_custom_loop_per_style():
-    from bench.report.summarize import summarize
+    from bench.present.summarize import summarize
 
     rows = []
     for loop, factor in (("fit", 1.2), ("custom", 1.0)):
@@ -287,8 +288,8 @@ def test_fit_against_custom_loop_per_style():
 def test_the_decision_matrix_names_its_blank_cells():
     """sequential cannot express residual: its blank cell says so in the figure's own words, and a
     style with no successful residual trial is marked apart from it."""
-    from bench.report.figures import BLANK_MEANINGS, decision_matrix
-    from bench.report.summarize import summarize
+    from bench.present.figures import BLANK_MEANINGS, decision_matrix
+    from bench.present.summarize import summarize
 
     rows = synthetic_rows()  # sequential on residual: not_applicable; raw: mlp only
     for repeat, step in enumerate(STEP_MS["functional"], start=1):

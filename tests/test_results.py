@@ -107,7 +107,7 @@ def test_the_recorded_commit_is_dirty_for_code_changes_not_for_results(tmp_path,
     the commit clean, while an edit to the code still marks them dirty."""
     import subprocess
 
-    from bench import machine
+    from bench.measure import machine
 
     def git(*arguments: str) -> None:
         subprocess.run(

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from bench import results
-from bench.report.summarize import summarize
-from bench.trial import build_phases, load_data, run_trial, training_phases
+from bench.measure.trial import build_phases, load_data, run_trial, training_phases
+from bench.present.summarize import summarize
 
 pytestmark = pytest.mark.slow
 KERAS_STYLES = ["sequential", "functional", "subclass", "functions"]
@@ -123,7 +123,7 @@ def test_on_jax_the_smaller_last_batch_retraces_and_the_report_names_it(tmp_path
 
 
 def test_a_block_counts_retraces_over_its_rounds(run_config):
-    from bench.trial import run_block
+    from bench.measure.trial import run_block
 
     config = run_config("block.styles=[functional,raw]", "block.rounds=3", *SMALL)
     records = run_block(config)

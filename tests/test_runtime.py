@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from bench import sweep
 from bench.config import HardwareConfig
+from bench.run import sweep
 from bench.runtime import probe_key
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def test_threads_in_a_fresh_process_are_read_back(run_config):
 
 
 def test_threads_that_cannot_take_inline_give_an_error_row(run_config):
-    from bench.trial import run_trial, start_runtime
+    from bench.measure.trial import run_trial, start_runtime
 
     start_runtime(run_config())  # this test process's runtime is running: threads are fixed now
     record = run_trial(run_config("hardware.threads=1", "isolation=inline", *TINY))
@@ -56,7 +56,7 @@ CONSTRUCT_TWICE = """
 import json, bench
 from bench import archs
 from bench.config import HardwareConfig, RunConfig
-from bench.trial import build_phases, start_runtime
+from bench.measure.trial import build_phases, start_runtime
 settings = start_runtime(RunConfig(style="functional", arch=archs.default_spec("mlp")))
 records = [{}, {}, {}]
 for style, record in zip(["functional", "functional", "sequential"], records):
@@ -119,7 +119,8 @@ def test_tf32_is_set_and_read_back_on_every_backend(backend):
 
 
 def test_tf32_is_part_of_the_cell_and_of_the_peak_probes_key(run_config):
-    from bench import cells, results
+    from bench import results
+    from bench.decide import cells
 
     on, off = run_config("hardware.tf32=true"), run_config()
     assert off.hardware.tf32 is False and on.hardware.tf32 is True

@@ -9,9 +9,10 @@ import re
 import numpy as np
 import pytest
 
-from bench import decide, results, settle
+from bench import decide, results
 from bench.archs import default_spec
 from bench.config import RunConfig
+from bench.run import settle
 
 STYLES = ("functional", "raw")
 
@@ -76,7 +77,7 @@ def test_the_budget_stops_it_before_a_look_that_would_not_fit(sweep, capsys):
 
 
 def test_the_report_decides_at_the_share_of_the_look_it_stopped_at(sweep):
-    from bench.report.render import looks_alpha
+    from bench.present.render import looks_alpha
 
     assert looks_alpha(sweep, 0.05) == (0.05, [])  # a sweep that did not settle: the full alpha
     settle.write(sweep, settle.Looks((6, 10, 14), 0.05, 6))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from bench import stats
+from bench.decide import stats
 
 SIMULATIONS = 2000
 

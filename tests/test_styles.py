@@ -7,7 +7,7 @@ import pytest
 
 from bench import styles
 from bench.archs import ARCH_SPECS, default_spec
-from bench.verify import IDENTICAL, NOT_EXPRESSIBLE
+from bench.styles.verify import IDENTICAL, NOT_EXPRESSIBLE
 
 CELLS = [(arch, style) for arch in ARCH_SPECS for style in styles.STYLE_NAMES]
 # Sequential is the only style allowed to decline, and it declines only the skip connection.

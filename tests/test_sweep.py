@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from overrides import TINY_TRIAL
 
-from bench import cli, results, runtime, sweep
+from bench import cli, results, runtime
 from bench.archs import default_spec
 from bench.config import HardwareConfig, ResultsConfig, RunConfig
+from bench.run import sweep
 from hydra_plugins.stylebench_sweeper.interleaved_sweeper import interleave
 
 pytestmark = pytest.mark.slow

@@ -21,8 +21,9 @@ import time
 import numpy as np
 import pytest
 
-from bench import backends, training
-from bench.trial import build_phases, load_data, start_runtime, train_arrays, training_phases
+from bench import backends
+from bench.measure import training
+from bench.measure.trial import build_phases, load_data, start_runtime, train_arrays, training_phases
 
 pytestmark = pytest.mark.slow
 # Rounds and steps per round: more for the millisecond MLP, whose steps are noisiest.

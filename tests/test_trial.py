@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from bench import styles
+from bench.measure.trained import latency_calls
+from bench.measure.trial import build_phases, load_data, run_trial, start_runtime, training_phases
 from bench.timing import LATENCY_BATCHES, LATENCY_KINDS
-from bench.trained import latency_calls
-from bench.trial import build_phases, load_data, run_trial, start_runtime, training_phases
 
 pytestmark = pytest.mark.slow
 
@@ -198,7 +198,7 @@ def test_latency_and_save_load_phases_can_be_left_out(run_config):
 def test_only_a_measured_build_checks_itself_against_the_reference(run_config, embedded, monkeypatch):
     """The identity check builds one more reference model: a measured build records it, the
     throw-away builds (the process warm-up, the profiled rebuilds) skip it."""
-    from bench import trial
+    from bench.measure import trial
 
     checked = []
     original = trial._matches_reference
@@ -221,7 +221,7 @@ def test_every_style_makes_its_optimizer_state_on_the_time_to_first_step_clock(r
     (`first_step_ms`: on TensorFlow that is why Keras traces the step twice). Both phases
     are in `time_to_first_step_ms`. Building a Keras optimizer ahead of fit would hide the
     second trace every fit user pays (tests/test_retraces.py counts it)."""
-    from bench import training, trial
+    from bench.measure import training, trial
 
     config = run_config(f"style={style}", *TINY)
     start_runtime(config)

@@ -1,4 +1,4 @@
-"""The Why section (bench/report/why.py) on a synthetic block sweep with known phase costs:
+"""The Why section (bench/present/why.py) on a synthetic block sweep with known phase costs:
 the paired extra of each phase, its interval, and the sentence naming the largest."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 from bench import results
 from bench.archs import default_spec
 from bench.config import BlockConfig, RunConfig
-from bench.report.render import render_markdown
-from bench.report.summarize import summarize
+from bench.present.render import render_markdown
+from bench.present.summarize import summarize
 from tests.test_report import ENVIRONMENT
 
 PHASES = {"construct_ms": 40.0, "build_ms": 2.0, "compile_ms": 5.0, "first_step_ms": 300.0}

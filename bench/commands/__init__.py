@@ -22,7 +22,7 @@ def one_line(error: BaseException) -> str:
 
 
 def fraction(parser: argparse.ArgumentParser, flag: str, text: str) -> float:
-    from bench.compare import parse_fraction
+    from bench.decide.compare import parse_fraction
 
     try:
         return parse_fraction(text)

@@ -1,5 +1,5 @@
 """`bench compare`: the regression gate, against a stored sweep or against code at a REF
-(bench/compare.py, bench/against.py); exit 0 decided clean, 1 regression, 2 unusable input,
+(bench/decide/compare.py, bench/run/against.py); exit 0 decided clean, 1 regression, 2 unusable input,
 3 undecided."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ def compare_command(args: Sequence[str]) -> int:
     """Exit 0 when every gated comparison is decided and none regressed; 1 on a regression, a
     missing cell or errored trials; 2 when the inputs cannot be compared; 3 when a gated
     comparison is undecided (with what would settle it)."""
-    from bench import compare, decide
+    from bench import decide
+    from bench.decide import compare
 
     parser = argparse.ArgumentParser(
         prog="bench compare",
@@ -37,7 +38,7 @@ def compare_command(args: Sequence[str]) -> int:
         "--anchored",
         action="store_true",
         help="for a stored baseline from another session: divide the machine's speed out with the anchor "
-        "workload every trial timed (see bench/compare.py); needs train.anchor_steps>0 on both sides",
+        "workload every trial timed (see bench/decide/compare.py); needs train.anchor_steps>0 on both sides",
     )
     parser.add_argument(
         "--against", metavar="REF", help="a git commit to run against, interleaved, here and now"
@@ -89,7 +90,8 @@ def compare_command(args: Sequence[str]) -> int:
 
     try:
         if options.against is not None:
-            from bench import against, stats
+            from bench.decide import stats
+            from bench.run import against
 
             try:
                 planned = (

@@ -1,4 +1,4 @@
-"""`bench export`: MLflow runs or github-action-benchmark JSON (bench/export.py)."""
+"""`bench export`: MLflow runs or github-action-benchmark JSON (bench/present/export.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from bench.commands import UsageError
 def export_command(args: Sequence[str]) -> int:
     import json
 
-    from bench import export
+    from bench.present import export
     from bench.results import ResultsError
 
     parser = argparse.ArgumentParser(prog="bench export", description="Results into MLflow or CI dashboards.")

@@ -1,4 +1,4 @@
-"""`bench report`: the HTML report and summary.md of a sweep folder (bench/report/)."""
+"""`bench report`: the HTML report and summary.md of a sweep folder (bench/present/)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ MIXED_HELP = "put rows from different CPUs or GPUs in one ratio (refused by defa
 
 
 def report_command(args: Sequence[str]) -> int:
-    from bench.cells import MixedHardware
-    from bench.report import build_report
+    from bench.decide.cells import MixedHardware
+    from bench.present import build_report
     from bench.results import ResultsError
     from bench.styles import STYLE_NAMES
 

@@ -86,15 +86,15 @@ def check_overrides(overrides: Sequence[str]) -> None:
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def _run_task(cfg: DictConfig) -> dict[str, Any]:
     """One Hydra job = one trial (or one block of trials), recorded in results/<sweep_id>/."""
-    from bench.idx import DataError
+    from bench.data.idx import DataError
     from bench.results import ResultsError
-    from bench.sweep import run_job
+    from bench.run.sweep import run_job
 
     single = HydraConfig.get().mode == RunMode.RUN
     try:
         config = to_run_config(cfg)
         if single and HydraConfig.get().sweeper.get("retry_errors"):
-            from bench.driver import Job, retry_errors
+            from bench.run.driver import Job, retry_errors
 
             retry_errors([Job(order=0, overrides=[], config=config)])
         rows = run_job(config)
@@ -106,8 +106,8 @@ def _run_task(cfg: DictConfig) -> dict[str, Any]:
         where = f"{row.get('style', config.style)}/{config.arch.name} repeat {config.repeat}"
         print(f"bench: trial {where} failed: {row['error']}", file=sys.stderr, flush=True)
     if single:  # a sweep's summary is the driver's (the sweeper); a single run prints its own
-        from bench.driver import summary
         from bench.results import sweep_dir
+        from bench.run.driver import summary
 
         print(f"\n{summary(sweep_dir(config))}", flush=True)
         if failed:  # a sweep goes on; a single run says it failed
@@ -163,7 +163,7 @@ def run_command(args: Sequence[str]) -> int:
     check_overrides(args)
     _hydra_run(args)
     if budget > 0:
-        from bench import settle
+        from bench.run import settle
 
         plain = [a for a in args if not a.startswith(("-", "hydra")) and "," not in a and "range(" not in a]
         composed = _compose(plain)

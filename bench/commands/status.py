@@ -1,4 +1,4 @@
-"""`bench status`: planned / done / running / error per cell of a sweep (bench/plan.py)."""
+"""`bench status`: planned / done / running / error per cell of a sweep (bench/run/plan.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from bench.commands import UsageError
 
 def status_command(args: Sequence[str]) -> int:
     """Planned / done / running / error / missing per cell; exit 0 when every trial is done."""
-    from bench.plan import status_table, trial_states
     from bench.results import ResultsError
+    from bench.run.plan import status_table, trial_states
 
     parser = argparse.ArgumentParser(prog="bench status", description="Where a sweep stands.")
     parser.add_argument("results_dir", help="a sweep folder, e.g. results/<sweep_id>")

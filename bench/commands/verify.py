@@ -1,4 +1,4 @@
-"""`bench verify`: prove the styles build identical models (bench/verify.py)."""
+"""`bench verify`: prove the styles build identical models (bench/styles/verify.py)."""
 
 from __future__ import annotations
 
@@ -29,15 +29,15 @@ def verify_command(args: Sequence[str]) -> int:
     from bench import runtime
 
     runtime.use(options.backend)
-    from bench import verify
-    from bench.summary import verify_table
+    from bench.present.summary import verify_table
+    from bench.styles import verify
 
     cells = verify.verify(options.arch, options.style, options.seed)
     print(f"backend: {options.backend}")
     print(verify_table(cells))
     consistent = verify.all_consistent(cells)
     if options.across_backends:
-        from bench import crossbackend
+        from bench.run import crossbackend
 
         rows = crossbackend.compare(options.arch, options.style, backends.BACKENDS, options.seed)
         print(

@@ -29,6 +29,12 @@ and the raw floors (`bench/styles/raw/`) branches on a backend's name
 
 What a process must set before the framework is imported (the CPU-only environment, the
 install command) is in `bench/backends.py`, which nothing framework-side may import first.
+
+The folder also owns the machine-speed anchor (`anchor`), the reading of TensorFlow's
+profiler traces (`tensorflow_trace`) and fetching a backend's tensor to the host
+(`host`). It imports only data-free ground modules (config, backends, timing) and must
+not import a style, the measuring code, or anything that runs, decides or presents
+(tests/test_layout.py).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 from typing import Any
+
+import numpy as np
 
 from bench import backends
 from bench.config import HardwareConfig
@@ -46,6 +54,7 @@ __all__ = [
     "SettingsNotApplied",
     "available_cores",
     "configure",
+    "host",
     "for_backend",
     "probe",
     "seed",
@@ -118,3 +127,8 @@ def probe(hardware: HardwareConfig, backend: str = backends.DEFAULT) -> dict[str
         "probe": f"{COMPUTE_DTYPES[hardware.precision]} matmul 1024x1024 on {backend} {hardware.device}, best of 1 s",
         "threads": settings["threads"],
     }
+
+
+def host(value: Any) -> np.ndarray:
+    """A backend's tensor as a NumPy array, fetched (waits for the work that made it)."""
+    return for_backend().fetch(value)

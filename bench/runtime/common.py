@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 COMPUTE_DTYPES = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
-# The name of the profiler range around each batch the NumPy pipeline gathers (bench/profile.py):
+# The name of the profiler range around each batch the NumPy pipeline gathers (bench/measure/profile.py):
 # a trace's "input" part on every backend.
 PROFILE_INPUT = "bench.input"
 TRACE_KINDS = ("compute", "input", "framework")  # what a trace reader returns, in order of precedence

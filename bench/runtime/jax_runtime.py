@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from bench import anchor
 from bench.config import HardwareConfig
+from bench.runtime import anchor
 from bench.runtime.common import (
     COMPUTE_DTYPES,
     PROFILE_INPUT,
@@ -126,7 +126,7 @@ def matmul_peak_gflops(hardware: HardwareConfig, size: int = 1024, seconds: floa
 
 
 def anchor_step() -> Callable[[], Any]:
-    """The anchor's SGD step (bench/anchor.py), jitted, fetched after every call."""
+    """The anchor's SGD step (bench/runtime/anchor.py), jitted, fetched after every call."""
     import jax
     import jax.numpy as jnp
 
@@ -210,7 +210,7 @@ def xla_auto(device: str) -> bool:
     return True
 
 
-# The step breakdown (bench/profile.py): JAX's profiler, parsed from its XSpace with JAX's own reader.
+# The step breakdown (bench/measure/profile.py): JAX's profiler, parsed from its XSpace with JAX's own reader.
 SPLITS_FIRST_EXECUTION = False  # the first-execution split reads TensorFlow's graph-building events
 XLA_CPU_LINE = "tf_XLA"  # the host plane's lines of XLA's CPU threads, where a CPU step's kernels run
 IDLE_EVENTS = ("ThreadpoolListener",)  # the thread pools' bookkeeping markers: not work

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from bench import anchor
 from bench.config import HardwareConfig
+from bench.runtime import anchor
 from bench.runtime.common import COMPUTE_DTYPES, SettingsNotApplied, available_cores, first_keras_use
 
 # What the rest of the suite asks of this backend (bench/runtime/__init__.py says what each means).
@@ -104,7 +104,7 @@ def matmul_peak_gflops(hardware: HardwareConfig, size: int = 1024, seconds: floa
 
 
 def anchor_step() -> Callable[[], Any]:
-    """The anchor's SGD step (bench/anchor.py), a tf.function on the trial's device."""
+    """The anchor's SGD step (bench/runtime/anchor.py), a tf.function on the trial's device."""
     import tensorflow as tf
 
     x = tf.random.stateless_uniform([anchor.BATCH, anchor.INPUTS], seed=[7, 1])
@@ -168,7 +168,7 @@ def xla_auto(device: str) -> bool:
     return device == "gpu"
 
 
-# The step breakdown (bench/profile.py): TensorFlow's profiler, parsed there.
+# The step breakdown (bench/measure/profile.py): TensorFlow's profiler, read by tensorflow_trace.py.
 SPLITS_FIRST_EXECUTION = (
     True  # graph building, instantiation and XLA compilation (profile.first_execution_phase)
 )
@@ -183,7 +183,7 @@ def annotation(name: str) -> Any:
 
 def profile_window(run: Callable[[], None], device: str) -> dict[str, np.ndarray]:  # noqa: ARG001 - one reader for every device
     """`run()` under TensorFlow's profiler: the trace's events by kind, as wall-clock
-    intervals in ns (bench/profile.py `trace_intervals`)."""
-    from bench import profile
+    intervals in ns (tensorflow_trace.py `trace_intervals`)."""
+    from bench.runtime import tensorflow_trace  # not at the top: it is only for a profiled trial
 
-    return profile.tensorflow_window(run)
+    return tensorflow_trace.tensorflow_window(run)

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from bench import anchor
 from bench.config import HardwareConfig
+from bench.runtime import anchor
 from bench.runtime.common import (
     COMPUTE_DTYPES,
     PROFILE_INPUT,
@@ -119,7 +119,7 @@ def matmul_peak_gflops(hardware: HardwareConfig, size: int = 1024, seconds: floa
 
 
 def anchor_step() -> Callable[[], Any]:
-    """The anchor's SGD step (bench/anchor.py) in plain autograd, fetched after every call,
+    """The anchor's SGD step (bench/runtime/anchor.py) in plain autograd, fetched after every call,
     on the trial's device (where Keras puts its tensors), as the other backends' anchors run
     on theirs. The values are drawn on the CPU, so they are the same on every device."""
     import torch
@@ -195,7 +195,7 @@ def xla_auto(device: str) -> bool:
     return False
 
 
-# The step breakdown (bench/profile.py): torch's profiler (Kineto), read from its events.
+# The step breakdown (bench/measure/profile.py): torch's profiler (Kineto), read from its events.
 SPLITS_FIRST_EXECUTION = False  # the first-execution split reads TensorFlow's graph-building events
 DEVICE_ACTIVITIES = ("kernel", "gpu_memcpy", "gpu_memset")  # Kineto's device-side work
 

@@ -9,6 +9,13 @@ function, with the reason; callers record the cell as not applicable.
 Models are duck-typed: Keras models and each raw floor's `RawModel`
 (bench/styles/raw/, one per backend) all offer `__call__`, `get_weights`,
 `set_weights`, `count_params` and `built`.
+
+The folder owns the models: each style's builders, the raw floors beside them
+(raw/), what every trainer shares (`trainer_common`: the loop driver, the NumPy
+pipeline, the trace counter), the direct forward call (`predict_logits`) and the proof
+that the styles build one model (`verify`). It may import runtime/, data/ and the ground
+modules; it must not import the measuring code or anything that runs, decides or
+presents (tests/test_layout.py).
 """
 
 from __future__ import annotations
@@ -19,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from bench import runtime
 from bench.archs import IMAGE_SHAPE, ArchSpec
+from bench.config import KERAS_STYLES, REFERENCE_STYLE, STYLE_NAMES
 
-STYLE_NAMES: tuple[str, ...] = ("sequential", "functional", "subclass", "functions", "raw")
-REFERENCE_STYLE = "functional"
-KERAS_STYLES: frozenset[str] = frozenset(STYLE_NAMES) - {"raw"}
+__all__ = ["KERAS_STYLES", "REFERENCE_STYLE", "STYLE_NAMES", "NotExpressible", "predict_logits"]
 
 
 class NotExpressible(Exception):
@@ -80,3 +87,13 @@ def layer_calls(model: Any, batch: np.ndarray) -> int:
     finally:
         keras.layers.Layer.__call__ = original
     return calls
+
+
+def predict_logits(model: Any, images: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+    """Direct model calls in batches, the same for every style; always a dict of float32 outputs."""
+    chunks: list[dict[str, np.ndarray]] = []
+    for start in range(0, len(images), batch_size):
+        outputs = model(images[start : start + batch_size])
+        outputs = outputs if isinstance(outputs, dict) else {"class": outputs}
+        chunks.append({name: runtime.host(value).astype(np.float32) for name, value in outputs.items()})
+    return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}

@@ -7,7 +7,7 @@ seed, so that machine drift does not line up with one style. Each job gets
 `sweep_order`, `sweep_shuffle_seed`, one shared `sweep_id` and the results folder
 as an absolute path (a job on another node or in another working directory writes
 to the same place). Before launching, the driver plans the sweep and keeps only
-the jobs with a trial still to record (bench/driver.py). Jobs go to whichever
+the jobs with a trial still to record (bench/run/driver.py). Jobs go to whichever
 launcher is configured (basic, submitit local or SLURM, Ray) in batches of
 `max_batch_size`; a batch the launcher raised for becomes error rows for the trials
 it left unrecorded, and the sweep goes on. The summary is read from the folder.
@@ -114,7 +114,7 @@ class InterleavedSweeper(BasicSweeper):
         the results folder made absolute against the driver's working directory, so that a
         job on another node or in another working directory writes to the same place."""
         from bench.config import ResultsConfig, to_run_config
-        from bench.driver import Job
+        from bench.run.driver import Job
 
         loader = self.hydra_context.config_loader
         planned = []
@@ -130,8 +130,9 @@ class InterleavedSweeper(BasicSweeper):
         return planned
 
     def sweep(self, arguments: list[str]) -> Any:
-        from bench import driver, results
-        from bench.summary import trial_line
+        from bench import results
+        from bench.present.summary import trial_line
+        from bench.run import driver
 
         planned = self.planned(arguments)
         sweep_dir = Path(self.config.hydra.sweep.dir)

@@ -14,9 +14,10 @@ from dataclasses import asdict
 import keras
 import pytest
 
-from bench import data, styles, training
+from bench import data, styles
 from bench.archs import default_spec
 from bench.config import HardwareConfig, TrainConfig
+from bench.measure import training
 from bench.timing import StepClock
 
 SPEC = default_spec("mlp")

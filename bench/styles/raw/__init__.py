@@ -22,7 +22,7 @@ from bench import backends
 from bench.archs import IMAGE_SHAPE, NUM_CLASSES, ArchSpec, CnnSpec
 from bench.config import HardwareConfig, TrainConfig
 from bench.styles import NotExpressible
-from bench.trainer_common import load_arrays, save_arrays
+from bench.styles.trainer_common import load_arrays, save_arrays
 
 # Python's `random.randint(1, 1e9)`: the integer seed Keras draws for an unseeded initializer.
 SEED_RANGE = (1, int(1e9))

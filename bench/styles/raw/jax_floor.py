@@ -22,7 +22,7 @@ import numpy as np
 from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
 from bench.config import HardwareConfig, TrainConfig
 from bench.styles.raw import Draws, cnn_draws, dense
-from bench.trainer_common import LoopDriver, TraceCounter, loss_weights
+from bench.styles.trainer_common import LoopDriver, TraceCounter, loss_weights
 
 Params = list[jax.Array]
 Forward = Callable[[Params, jax.Array], Any]

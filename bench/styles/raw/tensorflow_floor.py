@@ -10,7 +10,7 @@ Initial values follow the draw Keras makes for a layer given no seed: each
 kernel takes an integer seed from Python's `random` module and is filled by a
 stateless glorot-uniform draw from it; biases start at zero. Seeding Python's
 `random` (as `keras.utils.set_random_seed` does) therefore gives the raw model
-the same initial weights as the Keras styles, which `bench.verify` checks.
+the same initial weights as the Keras styles, which `bench.styles.verify` checks.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from bench.archs import IMAGE_SHAPE, NUM_CLASSES, ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
 from bench.config import HardwareConfig, TrainConfig
-from bench.trainer_common import LoopDriver, NumpyBatches, TraceCounter, loss_weights
+from bench.styles.trainer_common import LoopDriver, NumpyBatches, TraceCounter, loss_weights
 
 Layer = tuple[tf.Variable, tf.Variable]
 

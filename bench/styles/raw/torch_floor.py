@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
 from bench.config import HardwareConfig, TrainConfig
 from bench.styles.raw import Draws, cnn_draws, dense
-from bench.trainer_common import LoopDriver, loss_weights
+from bench.styles.trainer_common import LoopDriver, loss_weights
 
 Params = list[torch.Tensor]
 
