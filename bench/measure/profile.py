@@ -69,13 +69,13 @@ import numpy as np
 from bench import backends, runtime
 from bench.results import FIRST_EXECUTION_COLUMNS as FIRST_COLUMNS
 from bench.results import PROFILE_COLUMNS as COLUMNS
-from bench.runtime.common import PROFILE_INPUT
-from bench.runtime.tensorflow_trace import first_intervals, tensorflow_trace
+from bench.runtime.common import PROFILE_INPUT, TRACE_KINDS
+from bench.runtime.tensorflow_trace import FIRST_KINDS, first_intervals, tensorflow_trace
 from bench.styles.trainer_common import NumpyBatches
 from bench.timing import StepClock
 
-PARTS = ("compute", "input", "framework", "untraced")
-FIRST_PARTS = ("trace", "instantiate", "xla", "rest")
+PARTS = (*TRACE_KINDS, "untraced")  # the kinds a trace reader returns, then what no event covers
+FIRST_PARTS = (*FIRST_KINDS, "rest")
 
 
 def _merge(intervals: np.ndarray) -> np.ndarray:
