@@ -170,6 +170,14 @@ def check_hardware(frame: pd.DataFrame, allowed: bool, what: str = "these rows")
     )
 
 
+def where(model: str, setting: str) -> str:
+    """'mlp (hidden units 1024, XLA)' from a model label ('mlp' or 'mlp, hidden units 1024')
+    and a cell's setting: where a sentence says a comparison was made."""
+    arch, _, words = model.partition(", ")
+    details = [w for w in (words, setting) if w]
+    return f"{arch} ({', '.join(details)})" if details else arch
+
+
 def style_label(style: str, variant: object) -> str:
     """'functional', or 'functional#2' for the second copy of a style in an A/A block."""
     return style if pd.isna(variant) or int(variant) <= 1 else f"{style}#{int(variant)}"

@@ -8,7 +8,9 @@ is named) or None when the sweep has nothing to show.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import matplotlib
@@ -25,7 +27,8 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa
 
 from bench import decide  # noqa: E402
 from bench.present import overhead, why  # noqa: E402
-from bench.present.summarize import DECIDED_METRICS, METRIC_WORDS, Summary, _style_order  # noqa: E402
+from bench.present.comparisons import METRIC_WORDS, style_order  # noqa: E402
+from bench.present.summarize import Summary  # noqa: E402
 
 PHASES = {
     "construct_ms": "construct",
@@ -61,7 +64,7 @@ class Figure:
 
 
 def _order(frame: pd.DataFrame) -> list[str]:
-    return sorted(set(frame["who"]), key=_style_order)
+    return sorted(set(frame["who"]), key=style_order)
 
 
 def _panel(frame: pd.DataFrame) -> pd.DataFrame:
@@ -87,6 +90,18 @@ def _name_every_style(grid: sns.FacetGrid) -> None:
     for axis in grid.axes.flat:
         axis.tick_params(axis="x", labelbottom=True, labelrotation=30)
     grid.tight_layout()  # room for the rotated names above the next row's titles
+
+
+@contextlib.contextmanager
+def _seeded_jitter(seed: int = 0) -> Iterator[None]:
+    """seaborn's stripplot jitters with NumPy's global generator: seeded here (and the caller's
+    state put back after) so that one results folder always draws the same report, byte for byte."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def _facets(ok: pd.DataFrame) -> dict:
@@ -122,7 +137,7 @@ def _stacked_panels(
         len(panels), 1, figsize=(7.5, 0.45 * styles * len(panels) + 1.25 * len(panels)), squeeze=False
     )
     for axis, (panel, frame) in zip(axes[:, 0], panels.items(), strict=True):
-        frame = frame.reindex(sorted(frame.index, key=_style_order))
+        frame = frame.reindex(sorted(frame.index, key=style_order))
         frame.plot.barh(
             stacked=True, ax=axis, width=0.7, legend=False, color=sns.color_palette("deep", frame.shape[1])
         )
@@ -179,9 +194,9 @@ def decision_matrix(summary: Summary, reference: str) -> Figure | None:
         row=decisions["arch"]
         + np.where(decisions["setting"] != "", " · " + decisions["setting"], "")
         + " · "
-        + decisions["metric"].map(DECIDED_METRICS)
+        + decisions["metric"].map(METRIC_WORDS)
     )
-    columns = sorted(set(frame["who"]), key=_style_order)
+    columns = sorted(set(frame["who"]), key=style_order)
     rows = list(dict.fromkeys(frame["row"]))
     words = list(DECISION_COLOURS)
     codes = frame.pivot_table(index="row", columns="who", values="decision", aggfunc="first")
@@ -386,9 +401,10 @@ def overhead_curves(summary: Summary, reference: str) -> Figure | None:
 
 
 def all_figures(summary: Summary, reference: str) -> list[Figure]:
-    candidates = [
-        decision_matrix(summary, reference), backend_or_style(summary), step_times(summary),
-        first_step_phases(summary), accuracy(summary), xla_speedup(summary), throughput(summary),
-        step_breakdown(summary), overhead_curves(summary, reference),
-    ]  # fmt: skip
+    with _seeded_jitter():
+        candidates = [
+            decision_matrix(summary, reference), backend_or_style(summary), step_times(summary),
+            first_step_phases(summary), accuracy(summary), xla_speedup(summary), throughput(summary),
+            step_breakdown(summary), overhead_curves(summary, reference),
+        ]  # fmt: skip
     return [figure for figure in candidates if figure is not None]

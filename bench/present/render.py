@@ -13,8 +13,9 @@ import pandas as pd
 
 from bench import decide, results
 from bench.decide.looks import read as read_looks
+from bench.present.comparisons import METRIC_WORDS
 from bench.present.figures import all_figures
-from bench.present.summarize import METRIC_WORDS, Summary, summarize
+from bench.present.summarize import Summary, summarize
 
 TEMPLATES = Path(__file__).parent / "templates"
 

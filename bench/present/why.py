@@ -204,13 +204,6 @@ def _traces(row: pd.Series, reference: str) -> str:
     return text + (f"; it retraced {int(row['retraces'])}× in steady steps." if row["retraces"] > 0 else ".")
 
 
-def _where(model: str, setting: str) -> str:
-    """'mlp (hidden units 1024, XLA)' from the model label and the setting."""
-    arch, _, words = model.partition(", ")
-    details = [w for w in (words, setting) if w]
-    return f"{arch} ({', '.join(details)})" if details else arch
-
-
 def why_sentences(table: pd.DataFrame, reference: str, margin: float) -> list[str]:
     """Per model, setting and style: its largest extra time against the reference before the
     first step, counted only when decided (interval above zero) and at least `margin` of the
@@ -220,7 +213,7 @@ def why_sentences(table: pd.DataFrame, reference: str, margin: float) -> list[st
     for (arch, setting), pool in table.groupby(["arch", "setting"], sort=False):
         mine = pool[(pool["who"] == reference) & (pool["unit"] == "ms")]
         threshold = margin * mine["median"].sum() if len(mine) else 0.0
-        where = _where(arch, setting)
+        where = cells.where(arch, setting)
         for who, rows in pool.dropna(subset=["extra"]).groupby("who", sort=False):
             times = rows[rows["unit"] == "ms"].sort_values("extra", ascending=False)
             if times.empty:

@@ -30,7 +30,7 @@ __all__ = ["LOOKS_FILE", "Looks", "read", "settle", "undecided_archs", "write"]
 
 def undecided_archs(folder: Path, reference: str, margin: float, alpha: float) -> dict[str, int]:
     """Architecture -> how many of its comparisons (style, loop, backend) are undecided at alpha."""
-    from bench.present.summarize import decided_together
+    from bench.present.comparisons import decided_together
 
     frame = cells.with_labels(results.load(folder))
     ok = frame[frame["status"] == "ok"]
