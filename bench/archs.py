@@ -79,13 +79,28 @@ class ResidualSpec:
     name: str = "residual"
 
 
-ArchSpec = MlpSpec | CnnSpec | BranchedSpec | ResidualSpec
+@dataclass(frozen=True)
+class SharedSpec:
+    """One feature extractor shared by two views of the digit: the image and its mirror
+    (flipped left to right), a head on each view's features, their logits added.
+
+    extractor: Flatten -> Dense(units, relu), one set of weights called on both views
+    heads: Dense(num_classes) on the image's features, Dense(num_classes) on the mirror's
+    Weights: extractor, image head, mirror head.
+    """
+
+    units: int = 64
+    name: str = "shared"
+
+
+ArchSpec = MlpSpec | CnnSpec | BranchedSpec | ResidualSpec | SharedSpec
 
 ARCH_SPECS: dict[str, type[ArchSpec]] = {
     "mlp": MlpSpec,
     "cnn": CnnSpec,
     "branched": BranchedSpec,
     "residual": ResidualSpec,
+    "shared": SharedSpec,
 }
 
 OUTPUT_NAMES: tuple[str, str] = ("class", "coarse")
@@ -103,9 +118,10 @@ def _dense_flops(units_in: int, units_out: int) -> int:
 
 
 def layer_flops(spec: ArchSpec) -> list[int]:
-    """Forward FLOPs of one sample in each weighted layer (matmul or convolution, 2 per
-    multiply-add), in the canonical weight order: the first entry is the layer the images
-    feed. Biases, activations, pooling and the loss are left out (under 1% here)."""
+    """Forward FLOPs of one sample in each weighted layer call (matmul or convolution, 2 per
+    multiply-add), in the canonical weight order (a shared layer once per call): the leading
+    `image_fed_layers` entries are the calls the images feed. Biases, activations, pooling
+    and the loss are left out (under 1% here)."""
     pixels = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2]
     if isinstance(spec, MlpSpec):
         return [_dense_flops(pixels, spec.hidden_units), _dense_flops(spec.hidden_units, NUM_CLASSES)]
@@ -123,23 +139,31 @@ def layer_flops(spec: ArchSpec) -> list[int]:
             _dense_flops(spec.head_units, NUM_CLASSES),
             _dense_flops(spec.trunk_units, spec.coarse_classes),
         ]
+    if isinstance(spec, SharedSpec):  # the extractor once per view, both fed images
+        return [_dense_flops(pixels, spec.units)] * 2 + [_dense_flops(spec.units, NUM_CLASSES)] * 2
     blocks = [_dense_flops(spec.units, spec.units)] * (2 * spec.blocks)
     return [_dense_flops(pixels, spec.units), *blocks, _dense_flops(spec.units, NUM_CLASSES)]
 
 
+def image_fed_layers(spec: ArchSpec) -> int:
+    """How many of `layer_flops`'s leading entries the images feed: the shared extractor's
+    two calls (one per view), else the first layer alone."""
+    return 2 if isinstance(spec, SharedSpec) else 1
+
+
 def forward_flops(spec: ArchSpec) -> int:
-    """One sample's forward FLOPs: the sum over its weighted layers."""
+    """One sample's forward FLOPs: the sum over its weighted layer calls."""
     return sum(layer_flops(spec))
 
 
 def train_flops(spec: ArchSpec) -> int:
     """One sample's training FLOPs, exactly as the step computes them: each weighted layer's
     forward, its weight gradient (the same count again) and the gradient with respect to its
-    input (again the same), except for the first layer: nothing asks for the gradient with
-    respect to the images, so TensorFlow never computes it. Cross-checked against
-    TensorFlow's own per-op counts of the traced train step (tests/test_flops.py)."""
+    input (again the same), except for the calls the images feed: nothing asks for the
+    gradient with respect to the images, so TensorFlow never computes it. Cross-checked
+    against TensorFlow's own per-op counts of the traced train step (tests/test_flops.py)."""
     layers = layer_flops(spec)
-    return 3 * sum(layers) - layers[0]
+    return 3 * sum(layers) - sum(layers[: image_fed_layers(spec)])
 
 
 def is_multi_output(spec: ArchSpec) -> bool:

@@ -6,9 +6,9 @@ This is the reference style: every other style is checked against it.
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras import layers, ops
 
-from bench.archs import IMAGE_SHAPE, NUM_CLASSES, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
+from bench.archs import IMAGE_SHAPE, NUM_CLASSES, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec, SharedSpec
 
 
 def mlp(spec: MlpSpec) -> keras.Model:
@@ -50,3 +50,13 @@ def residual(spec: ResidualSpec) -> keras.Model:
         x = layers.Activation("relu")(layers.Add()([x, h]))
     outputs = layers.Dense(NUM_CLASSES)(x)
     return keras.Model(inputs, outputs, name="functional_residual")
+
+
+def shared(spec: SharedSpec) -> keras.Model:
+    """The extractor's layers called on both views: one set of weights, two calls."""
+    inputs = keras.Input(shape=IMAGE_SHAPE)
+    mirrored = ops.flip(inputs, axis=2)  # left to right; keras.ops record on symbolic tensors
+    flatten, extract = layers.Flatten(), layers.Dense(spec.units, activation="relu")
+    image_logits = layers.Dense(NUM_CLASSES)(extract(flatten(inputs)))
+    mirror_logits = layers.Dense(NUM_CLASSES)(extract(flatten(mirrored)))
+    return keras.Model(inputs, layers.Add()([image_logits, mirror_logits]), name="functional_shared")

@@ -1,7 +1,7 @@
 """Functions style: custom logic as plain Python functions over `keras.ops`.
 
 The maths lives in small functions (`dense`, `conv2d`, `max_pool`, `flatten`,
-`custom_add`). Two custom layers, `DenseFn` and `Conv2DFn`, only own the weights
+`custom_add`, `mirror`). Two custom layers, `DenseFn` and `Conv2DFn`, only own the weights
 and call those functions; no built-in Dense or Conv layer is used. Models are
 wired as a graph: weightless functions are called directly on the symbolic
 tensors of `keras.Input`, which Keras 3 records as graph operations.
@@ -15,7 +15,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from bench.archs import IMAGE_SHAPE, NUM_CLASSES, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
+from bench.archs import IMAGE_SHAPE, NUM_CLASSES, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec, SharedSpec
 
 register = keras.saving.register_keras_serializable(package="stylebench.functions")
 
@@ -42,6 +42,10 @@ def custom_add(x1: Any, x2: Any) -> Any:
 
 def relu(x: Any) -> Any:
     return ops.relu(x)
+
+
+def mirror(x: Any) -> Any:
+    return ops.flip(x, axis=2)  # left to right
 
 
 class _WeightedFn(keras.layers.Layer):
@@ -125,3 +129,11 @@ def residual(spec: ResidualSpec) -> keras.Model:
         h = DenseFn(spec.units)(h)
         x = relu(custom_add(x, h))
     return keras.Model(inputs, DenseFn(NUM_CLASSES)(x), name="functions_residual")
+
+
+def shared(spec: SharedSpec) -> keras.Model:
+    inputs = keras.Input(shape=IMAGE_SHAPE)
+    extract = DenseFn(spec.units, activation="relu")
+    image_logits = DenseFn(NUM_CLASSES)(extract(flatten(inputs)))
+    mirror_logits = DenseFn(NUM_CLASSES)(extract(flatten(mirror(inputs))))
+    return keras.Model(inputs, custom_add(image_logits, mirror_logits), name="functions_shared")

@@ -1,20 +1,24 @@
 """Sequential style: `keras.Sequential`, a linear stack of layers.
 
-`branched` is built the only way a Sequential user can: Sequential blocks
-(trunk, heads) glued into one model by `keras.Model`. That glue is the
-functional API, so the cell is labelled; `residual` cannot be written at all.
+`branched` and `shared` are built the only way a Sequential user can: Sequential
+blocks (trunk, heads; the extractor, called on both views) glued into one model by
+`keras.Model`. That glue is the functional API, so the cell is labelled; `residual`
+cannot be written at all.
 """
 
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras import layers, ops
 
-from bench.archs import IMAGE_SHAPE, NUM_CLASSES, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
+from bench.archs import IMAGE_SHAPE, NUM_CLASSES, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec, SharedSpec
 from bench.styles import NotExpressible
 
 # Labels that `bench verify` prints beside a cell built in a non-obvious way.
-NOTES = {"branched": "Sequential blocks glued by keras.Model, which is functional API"}
+NOTES = {
+    "branched": "Sequential blocks glued by keras.Model, which is functional API",
+    "shared": "a Sequential extractor called on both views, glued by keras.Model (functional API)",
+}
 
 
 def mlp(spec: MlpSpec) -> keras.Sequential:
@@ -73,3 +77,18 @@ def residual(spec: ResidualSpec) -> keras.Model:
         "keras.Sequential hands one tensor from layer to layer, so a block cannot "
         "add its own input back (skip connection); use functional or subclass"
     )
+
+
+def shared(spec: SharedSpec) -> keras.Model:
+    """A Sequential extractor called on the image and on its mirror; keras.Model adds the heads."""
+    extractor = keras.Sequential(
+        [keras.Input(shape=IMAGE_SHAPE), layers.Flatten(), layers.Dense(spec.units, activation="relu")],
+        name="extractor",
+    )
+    image_head = keras.Sequential([keras.Input(shape=(spec.units,)), layers.Dense(NUM_CLASSES)], name="image")
+    mirror_head = keras.Sequential(
+        [keras.Input(shape=(spec.units,)), layers.Dense(NUM_CLASSES)], name="mirror"
+    )
+    inputs = keras.Input(shape=IMAGE_SHAPE)
+    logits = layers.Add()([image_head(extractor(inputs)), mirror_head(extractor(ops.flip(inputs, axis=2)))])
+    return keras.Model(inputs, logits, name="sequential_shared")

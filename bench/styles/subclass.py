@@ -12,7 +12,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from bench.archs import NUM_CLASSES, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
+from bench.archs import NUM_CLASSES, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec, SharedSpec
 
 register = keras.saving.register_keras_serializable(package="stylebench.subclass")
 
@@ -120,6 +120,25 @@ class ResidualModel(_SpecModel):
         return self.classifier(x)
 
 
+@register
+class SharedModel(_SpecModel):
+    """One extractor, called in `call` on the image and on its mirror."""
+
+    spec_type = SharedSpec
+
+    def __init__(self, spec: SharedSpec, **kwargs: Any) -> None:
+        super().__init__(spec, **kwargs)
+        self.flatten = layers.Flatten()
+        self.extract = layers.Dense(spec.units, activation="relu")
+        self.image_head = layers.Dense(NUM_CLASSES)
+        self.mirror_head = layers.Dense(NUM_CLASSES)
+
+    def call(self, inputs: Any) -> Any:
+        image = self.image_head(self.extract(self.flatten(inputs)))
+        mirror = self.mirror_head(self.extract(self.flatten(ops.flip(inputs, axis=2))))
+        return image + mirror
+
+
 def mlp(spec: MlpSpec) -> MlpModel:
     return MlpModel(spec, name="subclass_mlp")
 
@@ -134,3 +153,7 @@ def branched(spec: BranchedSpec) -> BranchedModel:
 
 def residual(spec: ResidualSpec) -> ResidualModel:
     return ResidualModel(spec, name="subclass_residual")
+
+
+def shared(spec: SharedSpec) -> SharedModel:
+    return SharedModel(spec, name="subclass_shared")

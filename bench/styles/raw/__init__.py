@@ -92,6 +92,10 @@ def residual(spec: ArchSpec) -> Any:
     return floor().residual(spec)
 
 
+def shared(spec: ArchSpec) -> Any:
+    return floor().shared(spec)
+
+
 def trainer(model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig) -> Any:
     """The floor's own trainer for its model; on TensorFlow also for a Keras model in the
     custom loop and in half precision. Raises NotExpressible where the floor has neither."""

@@ -1,6 +1,6 @@
-"""The dense architectures (mlp, branched, residual) of the JAX and torch floors, written
-once: both frameworks' arrays take `x @ kernel + bias` and `reshape`, so only `relu`
-differs. Each function draws the weights in the canonical order of `bench.archs` and
+"""The dense architectures (mlp, branched, residual, shared) of the JAX and torch floors,
+written once: both frameworks' arrays take `x @ kernel + bias` and `reshape`, so only `relu`
+and the mirror (a flip of the width axis) differ. Each function draws the weights in the canonical order of `bench.archs` and
 returns the forward function over the flat list of arrays."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from bench.archs import IMAGE_SHAPE, NUM_CLASSES, BranchedSpec, MlpSpec, ResidualSpec
+from bench.archs import IMAGE_SHAPE, NUM_CLASSES, BranchedSpec, MlpSpec, ResidualSpec, SharedSpec
 from bench.styles.raw import Draws
 
 Forward = Callable[[list[Any], Any], Any]
@@ -63,5 +63,17 @@ def residual(spec: ResidualSpec, weights: Draws, relu: Relu) -> Forward:
         for inner, outer in blocks:
             x = relu(x + linear(params, outer, relu(linear(params, inner, x))))
         return linear(params, classifier, x)
+
+    return forward
+
+
+def shared(spec: SharedSpec, weights: Draws, relu: Relu, mirror: Relu) -> Forward:
+    extract = weights.dense(math.prod(IMAGE_SHAPE), spec.units)
+    image_head = weights.dense(spec.units, NUM_CLASSES)
+    mirror_head = weights.dense(spec.units, NUM_CLASSES)
+
+    def forward(params: list[Any], images: Any) -> Any:
+        image = linear(params, image_head, relu(linear(params, extract, flatten(images))))
+        return image + linear(params, mirror_head, relu(linear(params, extract, flatten(mirror(images)))))
 
     return forward

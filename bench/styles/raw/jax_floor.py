@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
+from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec, SharedSpec
 from bench.config import HardwareConfig, TrainConfig
 from bench.styles.raw import Draws, cnn_draws, dense
 from bench.styles.trainer_common import LoopDriver, TraceCounter, loss_weights
@@ -80,6 +80,11 @@ def branched(spec: BranchedSpec) -> RawModel:
 def residual(spec: ResidualSpec) -> RawModel:
     weights = Weights()
     return RawModel(weights, dense.residual(spec, weights, jax.nn.relu), spec)
+
+
+def shared(spec: SharedSpec) -> RawModel:
+    weights = Weights()
+    return RawModel(weights, dense.shared(spec, weights, jax.nn.relu, lambda x: jnp.flip(x, axis=2)), spec)
 
 
 def cnn(spec: CnnSpec) -> RawModel:

@@ -25,7 +25,16 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from bench.archs import IMAGE_SHAPE, NUM_CLASSES, ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
+from bench.archs import (
+    IMAGE_SHAPE,
+    NUM_CLASSES,
+    ArchSpec,
+    BranchedSpec,
+    CnnSpec,
+    MlpSpec,
+    ResidualSpec,
+    SharedSpec,
+)  # fmt: skip
 from bench.config import HardwareConfig, TrainConfig
 from bench.styles.trainer_common import LoopDriver, NumpyBatches, TraceCounter, loss_weights
 
@@ -174,6 +183,20 @@ def residual(spec: ResidualSpec) -> RawModel:
         return dense(x, classifier)
 
     return RawModel(params, forward, "raw_residual")
+
+
+def shared(spec: SharedSpec) -> RawModel:
+    params = Params()
+    extract = params.dense(math.prod(IMAGE_SHAPE), spec.units)
+    image_head = params.dense(spec.units, NUM_CLASSES)
+    mirror_head = params.dense(spec.units, NUM_CLASSES)
+
+    def forward(images: tf.Tensor) -> tf.Tensor:
+        image = dense(tf.nn.relu(dense(flatten(images), extract)), image_head)
+        mirror = tf.reverse(images, axis=[2])  # left to right
+        return image + dense(tf.nn.relu(dense(flatten(mirror), extract)), mirror_head)
+
+    return RawModel(params, forward, "raw_shared")
 
 
 class LossScale:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec
+from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec, SharedSpec
 from bench.config import HardwareConfig, TrainConfig
 from bench.styles.raw import Draws, cnn_draws, dense
 from bench.styles.trainer_common import LoopDriver, loss_weights
@@ -99,6 +99,13 @@ def branched(spec: BranchedSpec) -> RawModel:
 def residual(spec: ResidualSpec) -> RawModel:
     weights = Weights()
     return RawModel(weights, dense.residual(spec, weights, torch.relu), spec)
+
+
+def shared(spec: SharedSpec) -> RawModel:
+    weights = Weights()
+    return RawModel(
+        weights, dense.shared(spec, weights, torch.relu, lambda x: torch.flip(x, dims=(2,))), spec
+    )
 
 
 def cnn(spec: CnnSpec) -> RawModel:
