@@ -93,7 +93,21 @@ class SharedSpec:
     name: str = "shared"
 
 
-ArchSpec = MlpSpec | CnnSpec | BranchedSpec | ResidualSpec | SharedSpec
+@dataclass(frozen=True)
+class RecurrentSpec:
+    """An LSTM over the digit's 28 rows (each row one time step of 28 features) -> Dense.
+
+    Reshape((28, 28)) -> LSTM(units) (its last output) -> Dense(num_classes). Keras's LSTM
+    defaults: tanh, sigmoid gates in the order input, forget, cell, output; a glorot-uniform
+    kernel, an orthogonal recurrent kernel, a zero bias but ones for the forget gate.
+    Weights: kernel, recurrent kernel, bias, output kernel, output bias.
+    """
+
+    units: int = 64
+    name: str = "recurrent"
+
+
+ArchSpec = MlpSpec | CnnSpec | BranchedSpec | ResidualSpec | SharedSpec | RecurrentSpec
 
 ARCH_SPECS: dict[str, type[ArchSpec]] = {
     "mlp": MlpSpec,
@@ -101,6 +115,7 @@ ARCH_SPECS: dict[str, type[ArchSpec]] = {
     "branched": BranchedSpec,
     "residual": ResidualSpec,
     "shared": SharedSpec,
+    "recurrent": RecurrentSpec,
 }
 
 OUTPUT_NAMES: tuple[str, str] = ("class", "coarse")
@@ -120,8 +135,10 @@ def _dense_flops(units_in: int, units_out: int) -> int:
 def layer_flops(spec: ArchSpec) -> list[int]:
     """Forward FLOPs of one sample in each weighted layer call (matmul or convolution, 2 per
     multiply-add), in the canonical weight order (a shared layer once per call): the leading
-    `image_fed_layers` entries are the calls the images feed. Biases, activations, pooling
-    and the loss are left out (under 1% here)."""
+    `image_fed_layers` entries are the calls the images feed; the recurrent model's entries
+    are its 28 steps' input matmuls, their recurrent matmuls and the head. Biases,
+    activations, pooling and the loss are left out (under 1%; the LSTM's gate arithmetic,
+    about 5% of its matmuls' count, is left out too)."""
     pixels = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2]
     if isinstance(spec, MlpSpec):
         return [_dense_flops(pixels, spec.hidden_units), _dense_flops(spec.hidden_units, NUM_CLASSES)]
@@ -138,6 +155,13 @@ def layer_flops(spec: ArchSpec) -> list[int]:
             _dense_flops(spec.trunk_units, spec.head_units),
             _dense_flops(spec.head_units, NUM_CLASSES),
             _dense_flops(spec.trunk_units, spec.coarse_classes),
+        ]
+    if isinstance(spec, RecurrentSpec):  # the input and recurrent matmuls of all 28 steps, then the head
+        steps, features, gates = IMAGE_SHAPE[0], IMAGE_SHAPE[1], 4 * spec.units
+        return [
+            steps * _dense_flops(features, gates),
+            steps * _dense_flops(spec.units, gates),
+            _dense_flops(spec.units, NUM_CLASSES),
         ]
     if isinstance(spec, SharedSpec):  # the extractor once per view, both fed images
         return [_dense_flops(pixels, spec.units)] * 2 + [_dense_flops(spec.units, NUM_CLASSES)] * 2
@@ -163,6 +187,11 @@ def train_flops(spec: ArchSpec) -> int:
     gradient with respect to the images, so TensorFlow never computes it. Cross-checked
     against TensorFlow's own per-op counts of the traced train step (tests/test_flops.py)."""
     layers = layer_flops(spec)
+    if isinstance(spec, RecurrentSpec):
+        # the recurrent matmul's input gradient runs at every step but the first, whose
+        # state (zeros) nothing asks a gradient for
+        inputs, recurrent, head = layers
+        return 2 * inputs + recurrent * (3 * IMAGE_SHAPE[0] - 1) // IMAGE_SHAPE[0] + 3 * head
     return 3 * sum(layers) - sum(layers[: image_fed_layers(spec)])
 
 

@@ -18,7 +18,7 @@ from bench import cli
             "style=nosuch",
             "unknown style 'nosuch'; choose one of: functional, functions, raw, sequential, subclass",
         ),
-        ("arch=nosuch", "unknown arch 'nosuch'; choose one of: branched, cnn, mlp, residual, shared"),
+        ("arch=nosuch", "unknown arch 'nosuch'; choose one of: branched, cnn, mlp, recurrent, residual, shared"),
         ("train.stepz=3", "Key 'stepz' not in 'TrainConfig'"),
         ("train.timed_steps=many", "could not be converted to Integer"),
         ("hardware.precision=float8", "unknown hardware.precision 'float8'; choose one of: float32"),
@@ -56,7 +56,7 @@ def test_the_installed_console_script_reports_the_same_line():
     assert finished.returncode == 2
     assert (
         finished.stderr.strip()
-        == "bench: error: unknown arch 'nosuch'; choose one of: branched, cnn, mlp, residual, shared"
+        == "bench: error: unknown arch 'nosuch'; choose one of: branched, cnn, mlp, recurrent, residual, shared"
     )
 
 

@@ -51,12 +51,19 @@ def tensorflow_flops(graph: tf.Graph, nodes: list) -> float:
     return sum(ops.get_stats_for_node_def(graph, node, "flops").value for node in nodes)
 
 
+# Keras's LSTM layer runs its 28 steps in a tf.while_loop, a nested function whose ops the
+# graph's statistics would count once, not once per step; the functions style and the raw
+# floor unroll the same steps into the graph, so recurrent's count is checked on those two.
+COUNTABLE = {"recurrent": {"functions", "raw"}}
+
+
 def cells() -> list[tuple[str, str]]:
     return [
         (style, arch)
         for arch in archs.ARCH_SPECS
         for style in styles.STYLE_NAMES
         if not (style == "sequential" and arch == "residual")  # not expressible
+        and style in COUNTABLE.get(arch, styles.STYLE_NAMES)
     ]
 
 
@@ -66,8 +73,9 @@ def test_dense_training_flops_match_tensorflows_count(style: str, arch: str) -> 
     graph, nodes = traced_step_nodes(style, spec)
     counted = tensorflow_flops(graph, nodes)
     assert counted == pytest.approx(archs.train_flops(spec) * BATCH, rel=0.02)
-    # and the old rule, 3 x forward, would be off by far more than 2%
-    assert 3 * archs.forward_flops(spec) * BATCH > 1.3 * counted
+    if arch != "recurrent":  # and the old rule, 3 x forward, would be off by far more than 2% (there,
+        # where the images feed the largest layer; the LSTM's recurrent matmuls dominate its count)
+        assert 3 * archs.forward_flops(spec) * BATCH > 1.3 * counted
 
 
 @pytest.mark.parametrize("style", styles.STYLE_NAMES)

@@ -8,7 +8,16 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from bench.archs import IMAGE_SHAPE, NUM_CLASSES, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec, SharedSpec
+from bench.archs import (
+    IMAGE_SHAPE,
+    NUM_CLASSES,
+    BranchedSpec,
+    CnnSpec,
+    MlpSpec,
+    RecurrentSpec,
+    ResidualSpec,
+    SharedSpec,
+)
 
 
 def mlp(spec: MlpSpec) -> keras.Model:
@@ -60,3 +69,11 @@ def shared(spec: SharedSpec) -> keras.Model:
     image_logits = layers.Dense(NUM_CLASSES)(extract(flatten(inputs)))
     mirror_logits = layers.Dense(NUM_CLASSES)(extract(flatten(mirrored)))
     return keras.Model(inputs, layers.Add()([image_logits, mirror_logits]), name="functional_shared")
+
+
+def recurrent(spec: RecurrentSpec) -> keras.Model:
+    inputs = keras.Input(shape=IMAGE_SHAPE)
+    rows = layers.Reshape(IMAGE_SHAPE[:2])(inputs)  # 28 time steps of 28 features
+    state = layers.LSTM(spec.units)(rows)
+    outputs = layers.Dense(NUM_CLASSES)(state)
+    return keras.Model(inputs, outputs, name="functional_recurrent")

@@ -11,7 +11,16 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from bench.archs import IMAGE_SHAPE, NUM_CLASSES, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec, SharedSpec
+from bench.archs import (
+    IMAGE_SHAPE,
+    NUM_CLASSES,
+    BranchedSpec,
+    CnnSpec,
+    MlpSpec,
+    RecurrentSpec,
+    ResidualSpec,
+    SharedSpec,
+)
 from bench.styles import NotExpressible
 
 # Labels that `bench verify` prints beside a cell built in a non-obvious way.
@@ -92,3 +101,15 @@ def shared(spec: SharedSpec) -> keras.Model:
     inputs = keras.Input(shape=IMAGE_SHAPE)
     logits = layers.Add()([image_head(extractor(inputs)), mirror_head(extractor(ops.flip(inputs, axis=2)))])
     return keras.Model(inputs, logits, name="sequential_shared")
+
+
+def recurrent(spec: RecurrentSpec) -> keras.Sequential:
+    return keras.Sequential(
+        [
+            keras.Input(shape=IMAGE_SHAPE),
+            layers.Reshape(IMAGE_SHAPE[:2]),
+            layers.LSTM(spec.units),
+            layers.Dense(NUM_CLASSES),
+        ],
+        name="sequential_recurrent",
+    )

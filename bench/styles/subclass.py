@@ -12,7 +12,16 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from bench.archs import NUM_CLASSES, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec, SharedSpec
+from bench.archs import (
+    IMAGE_SHAPE,
+    NUM_CLASSES,
+    BranchedSpec,
+    CnnSpec,
+    MlpSpec,
+    RecurrentSpec,
+    ResidualSpec,
+    SharedSpec,
+)
 
 register = keras.saving.register_keras_serializable(package="stylebench.subclass")
 
@@ -139,6 +148,20 @@ class SharedModel(_SpecModel):
         return image + mirror
 
 
+@register
+class RecurrentModel(_SpecModel):
+    spec_type = RecurrentSpec
+
+    def __init__(self, spec: RecurrentSpec, **kwargs: Any) -> None:
+        super().__init__(spec, **kwargs)
+        self.rows = layers.Reshape(IMAGE_SHAPE[:2])
+        self.lstm = layers.LSTM(spec.units)
+        self.classifier = layers.Dense(NUM_CLASSES)
+
+    def call(self, inputs: Any) -> Any:
+        return self.classifier(self.lstm(self.rows(inputs)))
+
+
 def mlp(spec: MlpSpec) -> MlpModel:
     return MlpModel(spec, name="subclass_mlp")
 
@@ -157,3 +180,7 @@ def residual(spec: ResidualSpec) -> ResidualModel:
 
 def shared(spec: SharedSpec) -> SharedModel:
     return SharedModel(spec, name="subclass_shared")
+
+
+def recurrent(spec: RecurrentSpec) -> RecurrentModel:
+    return RecurrentModel(spec, name="subclass_recurrent")

@@ -42,6 +42,14 @@ class Draws:
     def bias(self, size: int) -> Any:
         raise NotImplementedError
 
+    def orthogonal(self, shape: tuple[int, int], seed: int) -> Any:
+        """Keras's orthogonal draw: a standard normal (max, min)-shaped draw from the seed, its
+        reduced QR's Q with each column's sign set by R's diagonal, transposed when wide."""
+        raise NotImplementedError
+
+    def constant(self, values: list[float]) -> Any:
+        raise NotImplementedError
+
     def _pair(self, kernel_shape: tuple[int, ...], fan_in: int, fan_out: int) -> int:
         limit = math.sqrt(6.0 / (fan_in + fan_out))
         self.arrays += [
@@ -52,6 +60,20 @@ class Draws:
 
     def dense(self, units_in: int, units_out: int) -> int:
         return self._pair((units_in, units_out), units_in, units_out)
+
+    def lstm(self, features: int, units: int) -> int:
+        """An LSTM's kernel (glorot-uniform), recurrent kernel (orthogonal) and bias (ones for the
+        forget gate), their seeds drawn in that order as Keras's LSTM cell draws them, then the
+        seed its dropout generator takes (unused: no dropout here)."""
+        gates = 4 * units
+        kernel_seed, recurrent_seed = random.randint(*SEED_RANGE), random.randint(*SEED_RANGE)
+        random.randint(*SEED_RANGE)
+        self.arrays += [
+            self.kernel((features, gates), math.sqrt(6.0 / (features + gates)), kernel_seed),
+            self.orthogonal((units, gates), recurrent_seed),
+            self.constant([0.0] * units + [1.0] * units + [0.0] * (2 * units)),
+        ]
+        return len(self.arrays) - 3
 
     def conv(self, kernel_size: int, channels_in: int, filters: int) -> int:
         area = kernel_size * kernel_size
@@ -94,6 +116,10 @@ def residual(spec: ArchSpec) -> Any:
 
 def shared(spec: ArchSpec) -> Any:
     return floor().shared(spec)
+
+
+def recurrent(spec: ArchSpec) -> Any:
+    return floor().recurrent(spec)
 
 
 def trainer(model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig) -> Any:

@@ -9,7 +9,15 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from bench.archs import IMAGE_SHAPE, NUM_CLASSES, BranchedSpec, MlpSpec, ResidualSpec, SharedSpec
+from bench.archs import (
+    IMAGE_SHAPE,
+    NUM_CLASSES,
+    BranchedSpec,
+    MlpSpec,
+    RecurrentSpec,
+    ResidualSpec,
+    SharedSpec,
+)
 from bench.styles.raw import Draws
 
 Forward = Callable[[list[Any], Any], Any]
@@ -75,5 +83,37 @@ def shared(spec: SharedSpec, weights: Draws, relu: Relu, mirror: Relu) -> Forwar
     def forward(params: list[Any], images: Any) -> Any:
         image = linear(params, image_head, relu(linear(params, extract, flatten(images))))
         return image + linear(params, mirror_head, relu(linear(params, extract, flatten(mirror(images)))))
+
+    return forward
+
+
+Step = Callable[[list[Any], int, tuple[Any, Any], Any], tuple[Any, Any]]
+
+
+def lstm_cell(sigmoid: Relu, tanh: Relu) -> Step:
+    """One LSTM step on (h, c) from the arrays at `index` (kernel, recurrent kernel, bias), in
+    Keras's arithmetic: z = x @ kernel + h @ recurrent + bias, gates input, forget, cell, output."""
+
+    def step(params: list[Any], index: int, state: tuple[Any, Any], x: Any) -> tuple[Any, Any]:
+        h, c = state
+        z = x @ params[index] + h @ params[index + 1] + params[index + 2]
+        units = h.shape[-1]
+        i, f, g, o = (z[:, k * units : (k + 1) * units] for k in range(4))
+        c = sigmoid(f) * c + sigmoid(i) * tanh(g)
+        return sigmoid(o) * tanh(c), c
+
+    return step
+
+
+def recurrent(spec: RecurrentSpec, weights: Draws, run: Callable[[list[Any], int, Any], Any]) -> Forward:
+    """The LSTM over the rows, then the head; `run(params, index, rows)` loops the floor's
+    own way (lax.scan on JAX, a Python loop on torch) and returns the last state."""
+    cell = weights.lstm(IMAGE_SHAPE[1], spec.units)
+    classifier = weights.dense(spec.units, NUM_CLASSES)
+
+    def forward(params: list[Any], images: Any) -> Any:
+        return linear(
+            params, classifier, run(params, cell, images.reshape(images.shape[0], *IMAGE_SHAPE[:2]))
+        )
 
     return forward

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec, SharedSpec
+from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, RecurrentSpec, ResidualSpec, SharedSpec
 from bench.config import HardwareConfig, TrainConfig
 from bench.styles.raw import Draws, cnn_draws, dense
 from bench.styles.trainer_common import LoopDriver, TraceCounter, loss_weights
@@ -37,6 +37,16 @@ class Weights(Draws):
 
     def bias(self, size: int) -> jax.Array:
         return jnp.zeros(size, jnp.float32)
+
+    def orthogonal(self, shape: tuple[int, int], seed: int) -> jax.Array:
+        rows, cols = shape
+        key = jnp.asarray([seed, 0], dtype=jnp.uint32)
+        q, r = jnp.linalg.qr(jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32))
+        q = q * jnp.sign(jnp.diag(r))
+        return (q.T if rows < cols else q).reshape(shape)
+
+    def constant(self, values: list[float]) -> jax.Array:
+        return jnp.asarray(values, jnp.float32)
 
 
 class RawModel:
@@ -85,6 +95,26 @@ def residual(spec: ResidualSpec) -> RawModel:
 def shared(spec: SharedSpec) -> RawModel:
     weights = Weights()
     return RawModel(weights, dense.shared(spec, weights, jax.nn.relu, lambda x: jnp.flip(x, axis=2)), spec)
+
+
+_LSTM_STEP = dense.lstm_cell(jax.nn.sigmoid, jnp.tanh)
+
+
+def _scan_lstm(params: Params, index: int, rows: jax.Array) -> jax.Array:
+    """The LSTM's steps under `jax.lax.scan`, as Keras's LSTM on JAX runs them."""
+    units = params[index + 1].shape[0]
+    zeros = jnp.zeros((rows.shape[0], units), rows.dtype)
+
+    def step(state: tuple[jax.Array, jax.Array], x: jax.Array) -> tuple[tuple[jax.Array, jax.Array], None]:
+        return _LSTM_STEP(params, index, state, x), None
+
+    (h, _), _ = jax.lax.scan(step, (zeros, zeros), jnp.swapaxes(rows, 0, 1))
+    return h
+
+
+def recurrent(spec: RecurrentSpec) -> RawModel:
+    weights = Weights()
+    return RawModel(weights, dense.recurrent(spec, weights, _scan_lstm), spec)
 
 
 def cnn(spec: CnnSpec) -> RawModel:

@@ -32,6 +32,7 @@ from bench.archs import (
     BranchedSpec,
     CnnSpec,
     MlpSpec,
+    RecurrentSpec,
     ResidualSpec,
     SharedSpec,
 )  # fmt: skip
@@ -60,6 +61,30 @@ class Params:
 
     def dense(self, units_in: int, units_out: int) -> Layer:
         return self._pair((units_in, units_out), units_in, units_out)
+
+    def lstm(self, features: int, units: int) -> tuple[tf.Variable, tf.Variable, tf.Variable]:
+        """Keras's LSTM draw: the kernel's and the recurrent kernel's seeds in that order (then
+        the dropout generator's), a
+        glorot-uniform kernel, an orthogonal recurrent kernel (a stateless normal draw, its
+        reduced QR's Q signed by R's diagonal, transposed), ones for the forget gate's bias."""
+        gates = 4 * units
+        kernel_seed = tf.constant([random.randint(*_SEED_RANGE), 0], dtype=tf.int32)
+        recurrent_seed = tf.constant([random.randint(*_SEED_RANGE), 0], dtype=tf.int32)
+        random.randint(*_SEED_RANGE)  # the cell's dropout seed generator takes one (unused here)
+        limit = math.sqrt(6.0 / (features + gates))
+        kernel = tf.random.stateless_uniform((features, gates), seed=kernel_seed, minval=-limit, maxval=limit)
+        q, r = tf.linalg.qr(
+            tf.random.stateless_normal((gates, units), seed=recurrent_seed), full_matrices=False
+        )
+        recurrent = tf.transpose(q * tf.sign(tf.linalg.diag_part(r)))
+        bias = tf.constant([0.0] * units + [1.0] * units + [0.0] * (2 * units))
+        cell = (
+            tf.Variable(kernel, name="kernel"),
+            tf.Variable(recurrent, name="recurrent_kernel"),
+            tf.Variable(bias, name="bias"),
+        )
+        self.variables += cell
+        return cell
 
     def conv(self, kernel_size: int, channels_in: int, filters: int) -> Layer:
         area = kernel_size * kernel_size
@@ -197,6 +222,25 @@ def shared(spec: SharedSpec) -> RawModel:
         return image + dense(tf.nn.relu(dense(flatten(mirror), extract)), mirror_head)
 
     return RawModel(params, forward, "raw_shared")
+
+
+def recurrent(spec: RecurrentSpec) -> RawModel:
+    params = Params()
+    kernel, recurrent_kernel, bias = params.lstm(IMAGE_SHAPE[1], spec.units)
+    classifier = params.dense(spec.units, NUM_CLASSES)
+
+    def forward(images: tf.Tensor) -> tf.Tensor:
+        rows = tf.reshape(images, (-1, *IMAGE_SHAPE[:2]))
+        k, r, b = (tf.cast(v, rows.dtype) for v in (kernel, recurrent_kernel, bias))
+        h = c = tf.zeros((tf.shape(rows)[0], spec.units), rows.dtype)
+        for step in range(IMAGE_SHAPE[0]):  # unrolled into the traced graph: 28 steps
+            z = tf.matmul(rows[:, step], k) + tf.matmul(h, r) + b
+            i, f, g, o = tf.split(z, 4, axis=1)
+            c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+            h = tf.sigmoid(o) * tf.tanh(c)
+        return dense(h, classifier)
+
+    return RawModel(params, forward, "raw_recurrent")
 
 
 class LossScale:

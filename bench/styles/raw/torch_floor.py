@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, ResidualSpec, SharedSpec
+from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, RecurrentSpec, ResidualSpec, SharedSpec
 from bench.config import HardwareConfig, TrainConfig
 from bench.styles.raw import Draws, cnn_draws, dense
 from bench.styles.trainer_common import LoopDriver, loss_weights
@@ -53,6 +53,20 @@ class Weights(Draws):
 
     def bias(self, size: int) -> torch.Tensor:
         return torch.zeros(size, dtype=torch.float32, device=_device(), requires_grad=True)
+
+    def orthogonal(self, shape: tuple[int, int], seed: int) -> torch.Tensor:
+        rows, cols = shape
+        generator = torch.Generator(device=_device())
+        generator.manual_seed(seed & 0xFFFFFFFF)
+        normal = torch.normal(
+            0.0, 1.0, size=(max(rows, cols), min(rows, cols)), generator=generator, device=_device()
+        )
+        q, r = torch.linalg.qr(normal, mode="reduced")
+        q = q * torch.sign(torch.diagonal(r))
+        return (q.T if rows < cols else q).reshape(shape).contiguous().requires_grad_()
+
+    def constant(self, values: list[float]) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.float32, device=_device(), requires_grad=True)
 
 
 class RawModel:
@@ -106,6 +120,23 @@ def shared(spec: SharedSpec) -> RawModel:
     return RawModel(
         weights, dense.shared(spec, weights, torch.relu, lambda x: torch.flip(x, dims=(2,))), spec
     )
+
+
+_LSTM_STEP = dense.lstm_cell(torch.sigmoid, torch.tanh)
+
+
+def _loop_lstm(params: Params, index: int, rows: torch.Tensor) -> torch.Tensor:
+    """The LSTM's steps in a Python loop, as Keras's LSTM on torch runs them."""
+    units = params[index + 1].shape[0]
+    state = (rows.new_zeros(rows.shape[0], units), rows.new_zeros(rows.shape[0], units))
+    for step in range(rows.shape[1]):
+        state = _LSTM_STEP(params, index, state, rows[:, step])
+    return state[0]
+
+
+def recurrent(spec: RecurrentSpec) -> RawModel:
+    weights = Weights()
+    return RawModel(weights, dense.recurrent(spec, weights, _loop_lstm), spec)
 
 
 def cnn(spec: CnnSpec) -> RawModel:
