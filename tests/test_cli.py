@@ -18,7 +18,10 @@ from bench import cli
             "style=nosuch",
             "unknown style 'nosuch'; choose one of: functional, functions, raw, sequential, subclass",
         ),
-        ("arch=nosuch", "unknown arch 'nosuch'; choose one of: branched, cnn, mlp, recurrent, residual, shared"),
+        (
+            "arch=nosuch",
+            "unknown arch 'nosuch'; choose one of: branched, cnn, mlp, recurrent, residual, shared",
+        ),
         ("train.stepz=3", "Key 'stepz' not in 'TrainConfig'"),
         ("train.timed_steps=many", "could not be converted to Integer"),
         ("hardware.precision=float8", "unknown hardware.precision 'float8'; choose one of: float32"),

@@ -92,6 +92,16 @@ def device_facts() -> dict[str, str]:
     return {"cuda_version": str(version), "gpu_name": str(jax.devices()[0].device_kind)}
 
 
+def host_pool_mb() -> tuple[float, float]:
+    """NaN: XLA exposes no count of its host allocations; its CPU tensors come from the C
+    heap, whose freed pages the memory phases hand back to the kernel before they start."""
+    return math.nan, math.nan
+
+
+def reset_host_pool_peak() -> None:
+    """Nothing to reset (`host_pool_mb`)."""
+
+
 def accelerator_peak_mb() -> float:
     """The process's peak GPU memory in MiB as XLA's allocator counts it (NaN without a GPU)."""
     import jax

@@ -79,6 +79,16 @@ def accelerator_environment() -> dict[str, Any]:
     return {"cuda_version": str(torch.version.cuda or ""), "gpu_name": gpu_name}
 
 
+def host_pool_mb() -> tuple[float, float]:
+    """NaN: torch exposes no count of its host allocations; its CPU tensors come from the C
+    heap, whose freed pages the memory phases hand back to the kernel before they start."""
+    return math.nan, math.nan
+
+
+def reset_host_pool_peak() -> None:
+    """Nothing to reset (`host_pool_mb`)."""
+
+
 def accelerator_peak_mb() -> float:
     """The process's peak GPU memory in MiB as torch's caching allocator counts it (NaN without a GPU)."""
     import torch
