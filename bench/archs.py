@@ -9,6 +9,7 @@ checks in `bench.styles.verify` hold them to it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 IMAGE_SHAPE: tuple[int, int, int] = (28, 28, 1)
@@ -107,7 +108,22 @@ class RecurrentSpec:
     name: str = "recurrent"
 
 
-ArchSpec = MlpSpec | CnnSpec | BranchedSpec | ResidualSpec | SharedSpec | RecurrentSpec
+@dataclass(frozen=True)
+class CustomSpec:
+    """The user's own model: `model` is `MODULE:FUNCTION`, a function that returns a Keras
+    model, its module found on the current directory or PYTHONPATH. The other styles are
+    derived from it (bench/styles/derive.py); its weight order is the model's own.
+
+    The model takes MNIST as the suite feeds it: each input holding 784 values gets the
+    image in that shape ((28, 28, 1), (28, 28) as 28 rows, (784,)), an input of shape (28,)
+    its 28 row means; it returns one output of 10 logits.
+    """
+
+    model: str = ""
+    name: str = "custom"
+
+
+ArchSpec = MlpSpec | CnnSpec | BranchedSpec | ResidualSpec | SharedSpec | RecurrentSpec | CustomSpec
 
 ARCH_SPECS: dict[str, type[ArchSpec]] = {
     "mlp": MlpSpec,
@@ -116,16 +132,28 @@ ARCH_SPECS: dict[str, type[ArchSpec]] = {
     "residual": ResidualSpec,
     "shared": SharedSpec,
     "recurrent": RecurrentSpec,
+    "custom": CustomSpec,
 }
+SHIPPED = tuple(name for name in ARCH_SPECS if name != "custom")  # the architectures the suite ships
 
 OUTPUT_NAMES: tuple[str, str] = ("class", "coarse")
 
 
 def default_spec(arch: str) -> ArchSpec:
-    """The spec with its default sizes; raises ValueError on an unknown name."""
-    if arch not in ARCH_SPECS:
-        raise ValueError(f"unknown arch {arch!r}; choose one of: {', '.join(sorted(ARCH_SPECS))}")
+    """The spec with its default sizes, or the user's model for `MODULE:FUNCTION`; raises
+    ValueError on an unknown name."""
+    if ":" in arch:
+        return CustomSpec(model=arch)
+    if arch not in SHIPPED:
+        raise ValueError(
+            f"unknown arch {arch!r}; choose one of: {', '.join(sorted(SHIPPED))} or MODULE:FUNCTION"
+        )
     return ARCH_SPECS[arch]()
+
+
+def label(spec: ArchSpec) -> str:
+    """The architecture's name in results and reports: the user's `MODULE:FUNCTION` for theirs."""
+    return spec.model if isinstance(spec, CustomSpec) else spec.name
 
 
 def _dense_flops(units_in: int, units_out: int) -> int:
@@ -140,6 +168,8 @@ def layer_flops(spec: ArchSpec) -> list[int]:
     activations, pooling and the loss are left out (under 1%; the LSTM's gate arithmetic,
     about 5% of its matmuls' count, is left out too)."""
     pixels = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2]
+    if isinstance(spec, CustomSpec):
+        raise ValueError("the suite counts the FLOPs of its own architectures only")
     if isinstance(spec, MlpSpec):
         return [_dense_flops(pixels, spec.hidden_units), _dense_flops(spec.hidden_units, NUM_CLASSES)]
     if isinstance(spec, CnnSpec):
@@ -186,6 +216,8 @@ def train_flops(spec: ArchSpec) -> int:
     input (again the same), except for the calls the images feed: nothing asks for the
     gradient with respect to the images, so TensorFlow never computes it. Cross-checked
     against TensorFlow's own per-op counts of the traced train step (tests/test_flops.py)."""
+    if isinstance(spec, CustomSpec):
+        return math.nan  # not counted: a user's model (layer_flops)
     layers = layer_flops(spec)
     if isinstance(spec, RecurrentSpec):
         # the recurrent matmul's input gradient runs at every step but the first, whose

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from bench.commands import UsageError
 from bench.commands.compare import UNDECIDED_EXIT, compare_command
 from bench.commands.export import export_command
+from bench.commands.new_arch import new_arch_command
 from bench.commands.report import report_command
 from bench.commands.run import run_command
 from bench.commands.status import status_command
@@ -30,8 +31,10 @@ commands:
                          exit 0 when every trial is done (--require-ran: and none skipped)
   export mlflow|github-benchmark RESULTS_DIR
                          one MLflow run per trial, or github-action-benchmark's JSON
-  verify [--arch A ...] [--backend B] [--across-backends]
-                         prove the styles build identical models; exits 1 on a mismatch
+  verify [arch=A,...] [--backend B] [--across-backends]
+                         prove the styles build identical models; exits 1 on a mismatch;
+                         A is a shipped architecture or your model as MODULE:FUNCTION
+  new-arch NAME          write NAME.py, a starter for your own model (arch=NAME:model)
   report RESULTS_DIR     write reports/<sweep_id>/index.html and summary.md
   compare BASE CURRENT   regression gate: exit 0 decided clean, 1 regression, 2 unusable input, 3 undecided
 """
@@ -44,6 +47,7 @@ COMMANDS = {
     "compare": compare_command,
     "status": status_command,
     "export": export_command,
+    "new-arch": new_arch_command,
 }
 
 

@@ -8,7 +8,10 @@ past the door sees a DictConfig.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import operator
+import os
+import sys
 import time
 import typing
 from dataclasses import dataclass, field
@@ -18,7 +21,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from bench.archs import ARCH_SPECS, ArchSpec
+from bench.archs import ARCH_SPECS, ArchSpec, CustomSpec
 from bench.backends import BACKENDS
 
 # The styles' names (bench/styles/ builds them): a vocabulary the config checks and the report orders by.
@@ -299,6 +302,27 @@ def check_choices(config: RunConfig) -> None:
         raise ValueError(
             f"block.rounds ({config.block.rounds}) exceeds train.timed_steps ({config.train.timed_steps}); "
             "give every round at least one timed step"
+        )
+    if isinstance(config.arch, CustomSpec):
+        check_model_source(config.arch.model)
+
+
+def check_model_source(source: str) -> None:
+    """Raise ValueError naming the fix when `MODULE:FUNCTION` names no module that can be
+    found (on the current directory or PYTHONPATH), without importing it."""
+    module, _, function = source.partition(":")
+    if not module or not function:
+        raise ValueError(f"arch.model={source!r}: write MODULE:FUNCTION, e.g. my_models:encoder")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise ValueError(
+            f"arch.model={source}: no module {module!r} on the current directory or PYTHONPATH; "
+            f"`bench new-arch NAME` writes a starter"
         )
 
 

@@ -60,7 +60,7 @@ COUNTABLE = {"recurrent": {"functions", "raw"}}
 def cells() -> list[tuple[str, str]]:
     return [
         (style, arch)
-        for arch in archs.ARCH_SPECS
+        for arch in archs.SHIPPED
         for style in styles.STYLE_NAMES
         if not (style == "sequential" and arch == "residual")  # not expressible
         and style in COUNTABLE.get(arch, styles.STYLE_NAMES)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from bench import styles
-from bench.archs import ARCH_SPECS, default_spec
+from bench.archs import SHIPPED, default_spec
 from bench.styles.verify import IDENTICAL, NOT_EXPRESSIBLE
 
-CELLS = [(arch, style) for arch in ARCH_SPECS for style in styles.STYLE_NAMES]
+CELLS = [(arch, style) for arch in SHIPPED for style in styles.STYLE_NAMES]
 # Sequential is the only style allowed to decline, and it declines only the skip connection.
 DECLINED = {("residual", "sequential")}
 
@@ -31,7 +31,7 @@ def test_identical_cells_match_reference_outputs_to_1e_5(verify_cells):
     assert gaps and max(gaps) <= 1e-5
 
 
-@pytest.mark.parametrize("arch", list(ARCH_SPECS))
+@pytest.mark.parametrize("arch", list(SHIPPED))
 def test_same_seed_gives_identical_initial_weights_in_every_style(arch):
     import keras
 
@@ -85,7 +85,7 @@ def test_branched_returns_both_heads_with_their_widths(embedded):
 def test_functions_style_uses_no_builtin_dense_or_conv_layer():
     import keras
 
-    for arch in ARCH_SPECS:
+    for arch in SHIPPED:
         model = styles.build("functions", default_spec(arch))
         builtin = [
             layer.name

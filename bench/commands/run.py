@@ -17,6 +17,7 @@ from hydra.core.override_parser.types import Override
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from bench import archs
 from bench.commands import UsageError, one_line
 from bench.config import CONF_DIR, GROUPS, group_choices, register, to_run_config
 
@@ -61,7 +62,8 @@ def _swept(parsed: list[Override]) -> dict[str, list[str]]:
             choices = group_choices(key)
             unknown = [value for value in values[key] if value not in choices]
             if unknown:
-                raise UsageError(f"unknown {key} {unknown[0]!r}; choose one of: {', '.join(choices)}")
+                yours = "; or your own model as arch=MODULE:FUNCTION" if key == "arch" else ""
+                raise UsageError(f"unknown {key} {unknown[0]!r}; choose one of: {', '.join(choices)}{yours}")
     return values
 
 
@@ -103,7 +105,7 @@ def _run_task(cfg: DictConfig) -> dict[str, Any]:
         raise SystemExit(2) from error
     failed = [row for row in rows if row.get("status") == "error"]
     for row in failed:
-        where = f"{row.get('style', config.style)}/{config.arch.name} repeat {config.repeat}"
+        where = f"{row.get('style', config.style)}/{archs.label(config.arch)} repeat {config.repeat}"
         print(f"bench: trial {where} failed: {row['error']}", file=sys.stderr, flush=True)
     if single:  # a sweep's summary is the driver's (the sweeper); a single run prints its own
         from bench.results import sweep_dir
@@ -148,12 +150,26 @@ def _hydra_run(args: Sequence[str]) -> None:
         sys.argv = saved_argv
 
 
+def own_model(args: Sequence[str]) -> list[str]:
+    """`arch=MODULE:FUNCTION` (the user's model) is `arch=custom arch.model=MODULE:FUNCTION`."""
+    rewritten = []
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key != "arch" or ":" not in value:
+            rewritten.append(arg)
+        elif "," in value:
+            raise UsageError(f"{arg!r}: one model per run; sweep shipped architectures in a run of their own")
+        else:
+            rewritten += ["arch=custom", f"arch.model='{value}'"]
+    return rewritten
+
+
 def run_command(args: Sequence[str]) -> int:
     import time
 
     register()
     started = time.monotonic()
-    args, settling = _settle_options(args)
+    args, settling = _settle_options(own_model(args))
     extra = [override for flag in dict.fromkeys(a for a in args if a in FLAGS) for override in FLAGS[flag]]
     args = [a for a in args if a not in FLAGS] + extra
     budget = settling["--settle-budget"]

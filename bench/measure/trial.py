@@ -72,7 +72,7 @@ def run_trial(config: RunConfig, peak_gflops: float | None = None) -> dict[str, 
 
 
 def _matches_reference(model: Any, spec: archs.ArchSpec) -> bool:
-    reference = styles.build(styles.REFERENCE_STYLE, spec)
+    reference = styles.build(styles.reference_style(spec), spec)
     same_count = model.count_params() == reference.count_params()
     return same_count and styles.weight_shapes(model) == styles.weight_shapes(reference)
 
@@ -80,6 +80,7 @@ def _matches_reference(model: Any, spec: archs.ArchSpec) -> bool:
 def build_phases(config: RunConfig, record: dict[str, Any], check_reference: bool = True) -> Any:
     """Construct, build and compile, each timed; returns the trainer. Then, untimed and unless
     told not to (a throw-away build), whether the model matches the reference style's."""
+    styles.prepare(config.arch)  # untimed, before the seed: reading a user's model
     runtime.seed(config.train.seed)
     build = memory.Phase(collect=True)  # before the clocks start: 220-310 ms
     build.start()

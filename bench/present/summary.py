@@ -58,11 +58,12 @@ def trial_line(row: dict[str, Any]) -> str:
 
 def verify_table(cells: Sequence[Any]) -> str:
     """One line per architecture × style with its verdict, then a count per status."""
-    lines = [f"{'arch':<9} {'style':<11} {'params':>7} {'max |diff|':>10}  verdict"]
+    width = max([9, *(len(cell.arch) for cell in cells)])  # a user's MODULE:FUNCTION may be longer
+    lines = [f"{'arch':<{width}} {'style':<11} {'params':>7} {'max |diff|':>10}  verdict"]
     for cell in cells:
         params = "-" if cell.params is None else str(cell.params)
         gap = "-" if cell.max_abs_diff is None else f"{cell.max_abs_diff:.1e}"
-        lines.append(f"{cell.arch:<9} {cell.style:<11} {params:>7} {gap:>10}  {cell.verdict()}")
+        lines.append(f"{cell.arch:<{width}} {cell.style:<11} {params:>7} {gap:>10}  {cell.verdict()}")
     counts = Counter(cell.status for cell in cells)
     lines.append(f"{len(cells)} cells: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
     return "\n".join(lines)

@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench import archs
 from bench.config import RunConfig
 from bench.timing import LATENCY_BATCHES, LATENCY_KINDS
 
@@ -238,7 +239,7 @@ def config_columns(config: RunConfig) -> dict[str, Any]:
         **columns,
         "trial_key": trial_key(config),
         "block_key": block_key(config),
-        "arch": config.arch.name,
+        "arch": archs.label(config.arch),
         "arch_config": json.dumps(arch, sort_keys=True),
         "design": "block" if config.block.styles else "trial",
         "config_json": json.dumps(asdict(config), sort_keys=True, default=str),

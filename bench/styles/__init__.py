@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from bench import runtime
-from bench.archs import IMAGE_SHAPE, ArchSpec
+from bench.archs import IMAGE_SHAPE, ArchSpec, CustomSpec
 from bench.config import KERAS_STYLES, REFERENCE_STYLE, STYLE_NAMES
 
 __all__ = ["KERAS_STYLES", "REFERENCE_STYLE", "STYLE_NAMES", "NotExpressible", "predict_logits"]
@@ -45,8 +45,33 @@ def style_module(style: str) -> ModuleType:
 
 
 def construct(style: str, spec: ArchSpec) -> Any:
-    """Create the model's Python objects; weights may still be missing (lazy styles)."""
+    """Create the model's Python objects; weights may still be missing (lazy styles). The
+    user's own model (`CustomSpec`) in every style is derived from the one they wrote."""
+    if isinstance(spec, CustomSpec):
+        style_module(style)  # the same error for an unknown style
+        from bench.styles import derive
+
+        return derive.construct(style, spec)
     return getattr(style_module(style), spec.name)(spec)
+
+
+def reference_style(spec: ArchSpec) -> str:
+    """The style every other is checked against: functional, or subclass for a user's
+    subclass model (the only style that runs it)."""
+    if isinstance(spec, CustomSpec):
+        from bench.styles import derive
+
+        return derive.reference_style(spec)
+    return REFERENCE_STYLE
+
+
+def prepare(spec: ArchSpec) -> None:
+    """Work a style's build must not time: reading the user's model into its steps (once per
+    process; it draws no seed the builds would see)."""
+    if isinstance(spec, CustomSpec):
+        from bench.styles import derive
+
+        derive.describe(spec.model)
 
 
 def build_weights(model: Any) -> None:

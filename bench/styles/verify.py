@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from bench import data, styles
-from bench.archs import ARCH_SPECS, ArchSpec, default_spec
+from bench.archs import SHIPPED, ArchSpec, default_spec, label
 from bench.styles import predict_logits
 
 IDENTICAL, MISMATCH, NOT_EXPRESSIBLE = "identical", "mismatch", "not expressible"
@@ -82,7 +82,7 @@ def check_arch(
     build: Builder = styles.build,
 ) -> list[Cell]:
     """One cell per style for one architecture."""
-    reference = seeded_build(build, styles.REFERENCE_STYLE, spec, seed)
+    reference = seeded_build(build, styles.reference_style(spec), spec, seed)
     reference_weights = reference.get_weights()
     reference_outputs = predict_logits(reference, batch, len(batch))
     cells = []
@@ -90,25 +90,25 @@ def check_arch(
         try:
             model = seeded_build(build, style, spec, seed)
         except styles.NotExpressible as reason:
-            cells.append(Cell(spec.name, style, NOT_EXPRESSIBLE, detail=str(reason)))
+            cells.append(Cell(label(spec), style, NOT_EXPRESSIBLE, detail=str(reason)))
             continue
         difference = _first_difference(model, reference_weights, reference)
         if difference:
-            cells.append(Cell(spec.name, style, MISMATCH, model.count_params(), detail=difference))
+            cells.append(Cell(label(spec), style, MISMATCH, model.count_params(), detail=difference))
             continue
         model.set_weights([w.copy() for w in reference_weights])
         gap = _output_gap(model, reference_outputs, batch)
         note = getattr(styles.style_module(style), "NOTES", {}).get(spec.name, "")
         if gap > tolerance:
             detail = f"outputs differ by up to {gap:.3g} (> {tolerance:g}) with the reference's weights"
-            cells.append(Cell(spec.name, style, MISMATCH, model.count_params(), gap, detail))
+            cells.append(Cell(label(spec), style, MISMATCH, model.count_params(), gap, detail))
         else:
-            cells.append(Cell(spec.name, style, IDENTICAL, model.count_params(), gap, note))
+            cells.append(Cell(label(spec), style, IDENTICAL, model.count_params(), gap, note))
     return cells
 
 
 def verify(
-    arch_names: Sequence[str] = tuple(ARCH_SPECS),
+    arch_names: Sequence[str] = SHIPPED,
     style_names: Sequence[str] = styles.STYLE_NAMES,
     seed: int = 0,
     build: Builder = styles.build,
