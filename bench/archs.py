@@ -120,6 +120,7 @@ class CustomSpec:
     """
 
     model: str = ""
+    title: str = ""  # the name results give it; default: `model`
     name: str = "custom"
 
 
@@ -134,7 +135,11 @@ ARCH_SPECS: dict[str, type[ArchSpec]] = {
     "recurrent": RecurrentSpec,
     "custom": CustomSpec,
 }
-SHIPPED = tuple(name for name in ARCH_SPECS if name != "custom")  # the architectures the suite ships
+SHIPPED = tuple(name for name in ARCH_SPECS if name != "custom")  # written by hand in every style
+# Written once as a user writes a model (bench/styles/zoo.py) and derived to every style, as a
+# user's own model is: real models' features (BatchNorm, attention) without a raw floor.
+ZOO = {"resnet": "bench.styles.zoo:resnet", "vit": "bench.styles.zoo:vit"}
+VERIFIED = (*SHIPPED, *ZOO)  # what `bench verify` proves by default
 
 OUTPUT_NAMES: tuple[str, str] = ("class", "coarse")
 
@@ -144,16 +149,18 @@ def default_spec(arch: str) -> ArchSpec:
     ValueError on an unknown name."""
     if ":" in arch:
         return CustomSpec(model=arch)
+    if arch in ZOO:
+        return CustomSpec(model=ZOO[arch], title=arch)
     if arch not in SHIPPED:
         raise ValueError(
-            f"unknown arch {arch!r}; choose one of: {', '.join(sorted(SHIPPED))} or MODULE:FUNCTION"
+            f"unknown arch {arch!r}; choose one of: {', '.join(sorted(VERIFIED))} or MODULE:FUNCTION"
         )
     return ARCH_SPECS[arch]()
 
 
 def label(spec: ArchSpec) -> str:
     """The architecture's name in results and reports: the user's `MODULE:FUNCTION` for theirs."""
-    return spec.model if isinstance(spec, CustomSpec) else spec.name
+    return (spec.title or spec.model) if isinstance(spec, CustomSpec) else spec.name
 
 
 def _dense_flops(units_in: int, units_out: int) -> int:

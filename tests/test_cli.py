@@ -20,7 +20,7 @@ from bench import cli
         ),
         (
             "arch=nosuch",
-            "unknown arch 'nosuch'; choose one of: branched, cnn, custom, mlp, recurrent, residual, shared; "
+            "unknown arch 'nosuch'; choose one of: branched, cnn, custom, mlp, recurrent, residual, resnet, shared, vit; "
             "or your own model as arch=MODULE:FUNCTION",
         ),
         ("train.stepz=3", "Key 'stepz' not in 'TrainConfig'"),
@@ -60,8 +60,8 @@ def test_the_installed_console_script_reports_the_same_line():
     assert finished.returncode == 2
     assert (
         finished.stderr.strip()
-        == "bench: error: unknown arch 'nosuch'; choose one of: branched, cnn, custom, mlp, recurrent, residual, "
-        "shared; or your own model as arch=MODULE:FUNCTION"
+        == "bench: error: unknown arch 'nosuch'; choose one of: branched, cnn, custom, mlp, recurrent, residual, resnet, "
+        "shared, vit; or your own model as arch=MODULE:FUNCTION"
     )
 
 

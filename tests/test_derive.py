@@ -192,3 +192,31 @@ def test_a_user_model_sweeps_and_reports_like_a_shipped_one(user_module, tmp_pat
     summary = (tmp_path / "reports" / "mine" / "summary.md").read_text()
     assert f"{user_module}:model, steady step against functional" in summary
     assert "functions cannot express layer 'gru' (GRU)" in summary
+
+
+@pytest.mark.parametrize("arch", ["resnet", "vit"])
+def test_one_fit_step_trains_every_derived_style_alike_batchnorm_and_dropout_in_training_mode(arch):
+    """`bench verify` compares inference outputs; this compares training. Keras's fit passes
+    training=True only to a call that takes `training`: a derived subclass without it trained
+    BatchNorm in inference mode (its moving statistics never moved) and stepped 0.6x."""
+    from bench.archs import default_spec
+
+    spec, batch = default_spec(arch), verify.real_batch(32)
+    trained = {}
+    for style in ("functional", "subclass"):
+        model = verify.seeded_build(styles.build, style, spec, 0)
+        before = [w.copy() for w in model.get_weights()]
+        model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        keras.utils.set_random_seed(1)
+        model.fit(batch, np.arange(32) % 10, batch_size=32, epochs=1, verbose=0)
+        trained[style] = model.get_weights()
+        moved = {
+            v.path
+            for v, a, b in zip(model.weights, before, trained[style], strict=True)
+            if not np.array_equal(a, b)
+        }
+        assert moved == {v.path for v in model.weights}, (
+            "every weight moves, BatchNorm's moving statistics too"
+        )
+    for a, b in zip(trained["functional"], trained["subclass"], strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 def verify_command(args: Sequence[str]) -> int:
     from bench import backends
-    from bench.archs import SHIPPED, CustomSpec, default_spec
+    from bench.archs import VERIFIED, CustomSpec, default_spec
     from bench.commands import UsageError
     from bench.config import check_model_source
     from bench.styles import STYLE_NAMES
@@ -16,7 +16,7 @@ def verify_command(args: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench verify", description="Prove the styles build one model.")
     parser.add_argument(
         "--arch", nargs="+", default=None, metavar="ARCH",
-        help=f"{', '.join(SHIPPED)} or your model as MODULE:FUNCTION (default: every shipped one)",
+        help=f"{', '.join(VERIFIED)} or your model as MODULE:FUNCTION (default: all of these)",
     )  # fmt: skip
     parser.add_argument(
         "overrides", nargs="*", metavar="arch=ARCH", help="the same as --arch, Hydra's spelling"
@@ -35,7 +35,9 @@ def verify_command(args: Sequence[str]) -> int:
     named = [a.partition("=")[2] for a in options.overrides if a.startswith("arch=")]
     if len(named) != len(options.overrides):
         raise UsageError(f"bench verify takes arch=ARCH, not {options.overrides}")
-    options.arch = [a for value in [*(options.arch or []), *named] for a in value.split(",")] or list(SHIPPED)
+    options.arch = [a for value in [*(options.arch or []), *named] for a in value.split(",")] or list(
+        VERIFIED
+    )
     for arch in options.arch:
         try:
             spec = default_spec(arch)

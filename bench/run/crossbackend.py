@@ -31,7 +31,8 @@ def _weights_file(arch_names: Sequence[str], seed: int, path: Path) -> dict[str,
     batch = verify.real_batch()
     arrays, outputs = {}, {}
     for arch in arch_names:
-        reference = verify.seeded_build(styles.build, styles.REFERENCE_STYLE, default_spec(arch), seed)
+        spec = default_spec(arch)
+        reference = verify.seeded_build(styles.build, styles.reference_style(spec), spec, seed)
         for index, weight in enumerate(reference.get_weights()):
             arrays[f"{arch}/{index}"] = weight
         outputs[arch] = predict_logits(reference, batch, len(batch))

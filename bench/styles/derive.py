@@ -315,7 +315,9 @@ class DerivedModel(keras.Model):
 
 def _subclass_source(graph: Graph) -> str:
     """The `call` a user would write by hand: one line per step, the layers as attributes."""
-    lines = ["def call(self, image):"]
+    # `training` in the signature: Keras's fit passes training=True only to a call that takes
+    # it, and the layers inside (BatchNorm, Dropout) read it from the call's context
+    lines = ["def call(self, image, training=None):"]
     for index, shape in enumerate(graph.input_shapes):
         adapted = "image" if shape == IMAGE_SHAPE else f"self.image_as_{index}(image)"
         lines.append(f"    v{index} = {adapted}")

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from bench import data, styles
-from bench.archs import SHIPPED, ArchSpec, default_spec, label
+from bench.archs import VERIFIED, ArchSpec, default_spec, label
 from bench.styles import predict_logits
 
 IDENTICAL, MISMATCH, NOT_EXPRESSIBLE = "identical", "mismatch", "not expressible"
@@ -108,7 +108,7 @@ def check_arch(
 
 
 def verify(
-    arch_names: Sequence[str] = SHIPPED,
+    arch_names: Sequence[str] = VERIFIED,
     style_names: Sequence[str] = styles.STYLE_NAMES,
     seed: int = 0,
     build: Builder = styles.build,
