@@ -14,7 +14,7 @@ The folder owns the models: each style's builders, the raw floors beside them
 (raw/), what every trainer shares (`trainer_common`: the loop driver, the NumPy
 pipeline, the trace counter), the direct forward call (`predict_logits`), the proof
 that the styles build one model (`verify`) and every style of a user's own model, derived
-from the one they wrote (`derive`, for `arch=MODULE:FUNCTION`). It may import runtime/, data/ and the ground
+from the one they wrote (`graph` reads it, `derive` builds each style, for `arch=MODULE:FUNCTION`). It may import runtime/, data/ and the ground
 modules; it must not import the measuring code or anything that runs, decides or
 presents (tests/test_layout.py).
 """
