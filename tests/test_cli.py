@@ -20,7 +20,8 @@ from bench import cli
         ),
         (
             "arch=nosuch",
-            "unknown arch 'nosuch'; choose one of: branched, cnn, custom, mlp, recurrent, residual, resnet, shared, vit; "
+            "unknown arch 'nosuch'; choose one of: branched, cnn, custom, mlp, multi_input, recurrent, residual, resnet, "
+            "shared, vit; "
             "or your own model as arch=MODULE:FUNCTION",
         ),
         ("train.stepz=3", "Key 'stepz' not in 'TrainConfig'"),
@@ -60,7 +61,8 @@ def test_the_installed_console_script_reports_the_same_line():
     assert finished.returncode == 2
     assert (
         finished.stderr.strip()
-        == "bench: error: unknown arch 'nosuch'; choose one of: branched, cnn, custom, mlp, recurrent, residual, resnet, "
+        == "bench: error: unknown arch 'nosuch'; choose one of: branched, cnn, custom, mlp, multi_input, recurrent, "
+        "residual, resnet, "
         "shared, vit; or your own model as arch=MODULE:FUNCTION"
     )
 

@@ -7,6 +7,9 @@ model is: `arch=resnet` and `arch=vit` are `arch=bench.styles.zoo:resnet` and
   connections; dropout before the head.
 - `vit`: a small attention encoder over 16 patches of 7 × 7 pixels: a learned position
   embedding, LayerNorm, two-head self-attention, a GELU MLP, dropout.
+- `multi_input`: the explainer's multiple inputs, the image and a second input of shape (28,)
+  that MNIST fills with the digit's 28 row means (the documented rule, bench/styles/graph.py),
+  a branch on each, concatenated into one head.
 
 Sizes live here, once; each is small enough for a 2-core CPU sweep.
 """
@@ -22,6 +25,7 @@ from bench.archs import IMAGE_SHAPE, NUM_CLASSES
 
 RESNET_FILTERS, RESNET_BLOCKS = 16, 2
 PATCH, VIT_WIDTH, VIT_HEADS = 7, 32, 2
+MULTI_FILTERS, MULTI_ROWS = 8, 16
 
 
 def resnet() -> keras.Model:
@@ -66,3 +70,14 @@ def vit() -> keras.Model:
     tokens = layers.Add()([tokens, layers.Dense(VIT_WIDTH)(hidden)])
     pooled = layers.GlobalAveragePooling1D()(layers.LayerNormalization()(tokens))
     return keras.Model(image, layers.Dense(NUM_CLASSES)(layers.Dropout(0.1)(pooled)), name="vit")
+
+
+def multi_input() -> keras.Model:
+    """Two inputs: the image -> Conv(8, relu) -> MaxPool -> Flatten, and the 28 row means ->
+    Dense(16, relu); concatenated -> Dense(10)."""
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    rows = keras.Input((IMAGE_SHAPE[0],), name="row_means")
+    seen = layers.Flatten()(layers.MaxPooling2D(2)(layers.Conv2D(MULTI_FILTERS, 3, activation="relu")(image)))
+    profile = layers.Dense(MULTI_ROWS, activation="relu")(rows)
+    joined = layers.Concatenate()([seen, profile])
+    return keras.Model([image, rows], layers.Dense(NUM_CLASSES)(joined), name="multi_input")
