@@ -40,8 +40,9 @@ class StyleConfig:
 
 @dataclass
 class DataConfig:
-    dataset: str = "mnist"  # mnist | fashion_mnist
-    source: str = "auto"  # auto | tfds | idx | embedded
+    dataset: str = "mnist"  # mnist | fashion_mnist | custom (the user's, data.loader)
+    source: str = "auto"  # auto | tfds | idx | embedded | loader
+    loader: str | None = None  # MODULE:FUNCTION returning ((x_train, y_train), (x_test, y_test))
     idx_dir: str | None = None  # folder of the four IDX files (else $BENCH_MNIST_DIR)
     data_dir: str | None = None  # TFDS data_dir (else TFDS's default)
     download: bool = False  # let the tfds source download (needs network)
@@ -305,14 +306,24 @@ def check_choices(config: RunConfig) -> None:
         )
     if isinstance(config.arch, CustomSpec):
         check_model_source(config.arch.model)
+    if config.data.loader:
+        check_model_source(config.data.loader, "data.loader", "my_data:load_data", "")
+    elif config.data.dataset == "custom" or config.data.source == "loader":
+        raise ValueError("data=custom reads your own data: name it, data=MODULE:FUNCTION (data.loader)")
 
 
-def check_model_source(source: str) -> None:
-    """Raise ValueError naming the fix when `MODULE:FUNCTION` names no module that can be
-    found (on the current directory or PYTHONPATH), without importing it."""
+def check_model_source(
+    source: str,
+    key: str = "arch.model",
+    example: str = "my_models:encoder",
+    starter: str = "; `bench new-arch NAME` writes a starter",
+) -> None:
+    """Raise ValueError naming the fix when `MODULE:FUNCTION` (the user's model, or with `key`
+    data.loader their data) names no module that can be found (on the current directory or
+    PYTHONPATH), without importing it."""
     module, _, function = source.partition(":")
     if not module or not function:
-        raise ValueError(f"arch.model={source!r}: write MODULE:FUNCTION, e.g. my_models:encoder")
+        raise ValueError(f"{key}={source!r}: write MODULE:FUNCTION, e.g. {example}")
     if os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())
     try:
@@ -321,8 +332,7 @@ def check_model_source(source: str) -> None:
         found = None
     if found is None:
         raise ValueError(
-            f"arch.model={source}: no module {module!r} on the current directory or PYTHONPATH; "
-            f"`bench new-arch NAME` writes a starter"
+            f"{key}={source}: no module {module!r} on the current directory or PYTHONPATH{starter}"
         )
 
 

@@ -150,17 +150,23 @@ def _hydra_run(args: Sequence[str]) -> None:
         sys.argv = saved_argv
 
 
+YOURS = {"arch": ("arch.model", "model"), "data": ("data.loader", "dataset")}
+
+
 def own_model(args: Sequence[str]) -> list[str]:
-    """`arch=MODULE:FUNCTION` (the user's model) is `arch=custom arch.model=MODULE:FUNCTION`."""
+    """`arch=MODULE:FUNCTION` (the user's model) is `arch=custom arch.model=MODULE:FUNCTION`,
+    and `data=MODULE:FUNCTION` (their data) `data=custom data.loader=MODULE:FUNCTION`."""
     rewritten = []
     for arg in args:
         key, _, value = arg.partition("=")
-        if key != "arch" or ":" not in value:
+        if key not in YOURS or ":" not in value:
             rewritten.append(arg)
         elif "," in value:
-            raise UsageError(f"{arg!r}: one model per run; sweep shipped architectures in a run of their own")
+            raise UsageError(
+                f"{arg!r}: one {YOURS[key][1]} per run; sweep the shipped ones in a run of their own"
+            )
         else:
-            rewritten += ["arch=custom", f"arch.model='{value}'"]
+            rewritten += [f"{key}=custom", f"{YOURS[key][0]}='{value}'"]
     return rewritten
 
 

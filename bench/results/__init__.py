@@ -190,6 +190,8 @@ def identity(config: RunConfig) -> dict[str, Any]:
     fields = asdict(config)
     for key in ("sweep_id", "results", "sweep_order", "sweep_shuffle_seed", "trial_timeout_s"):
         fields.pop(key, None)
+    if fields["data"]["loader"] is None:  # the keys of every trial before the user's own data
+        fields["data"].pop("loader")
     return fields
 
 
@@ -235,6 +237,8 @@ def config_columns(config: RunConfig) -> dict[str, Any]:
     fields = asdict(config)
     arch = fields.pop("arch")
     columns = {k: v for k, v in _flatten(fields).items() if k in CONFIG_COLUMNS}
+    if config.data.loader:  # the user's data is named as their model is: MODULE:FUNCTION
+        columns["data_dataset"] = config.data.loader
     return {
         **columns,
         "trial_key": trial_key(config),
