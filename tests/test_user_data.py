@@ -50,6 +50,22 @@ def short_labels():
     x, y, xt, yt = _digits()
     return (x, y[:-1]), (xt, yt)
 
+def too_bright():
+    x, y, xt, yt = _digits()
+    return (x.astype("int32") + 1, y), (xt, yt)
+
+def negative():
+    x, y, xt, yt = _digits()
+    return (x, y), (xt.astype("int32") - 1, yt)
+
+def empty_test():
+    x, y, xt, yt = _digits()
+    return (x, y), (xt[:0], yt[:0])
+
+def test_labels_as_floats():
+    x, y, xt, yt = _digits()
+    return (x, y), (xt, yt.astype("float32"))
+
 def arrays_only():
     x, y, xt, yt = _digits()
     return x, y, xt, yt
@@ -94,6 +110,10 @@ def test_the_users_coarse_groups_feed_the_branched_head(loaders):
         ("short_labels", "train labels of shape (3999,) and type uint8; give one integer class per image"),
         ("arrays_only", "return ((x_train, y_train), (x_test, y_test)), as keras.datasets.mnist.load_data()"),
         ("missing", "has no function 'missing'"),
+        ("too_bright", "train images must be whole numbers 0..255"),
+        ("negative", "test images must be whole numbers 0..255"),
+        ("empty_test", "the test split is empty"),
+        ("test_labels_as_floats", "test labels of shape (1000,) and type float32; give one integer class"),
     ],
 )
 def test_data_the_suite_cannot_use_is_one_line_naming_the_fix(loaders, function, expected):
@@ -102,6 +122,28 @@ def test_data_the_suite_cannot_use_is_one_line_naming_the_fix(loaders, function,
     message = str(caught.value)
     assert message.startswith(f"data.loader={loaders}:{function}: ") and expected in message
     assert "\n" not in message
+
+
+def test_a_missing_data_module_is_one_line_at_load_too(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as caught:
+        data.load(loader="no_such_data:load_data")
+    assert str(caught.value) == (
+        "data.loader=no_such_data:load_data: no module 'no_such_data' on the current directory or PYTHONPATH"
+    )
+    with pytest.raises(
+        DataError, match="^data.loader='my_data': write MODULE:FUNCTION, e.g. my_data:load_data$"
+    ):
+        data.load(loader="my_data")
+
+
+@pytest.mark.parametrize("groups", ["(0, 1, 2, 3)", "(0, 1, 2, 3, 4, 0, 1, 2, 3, 0)", "(0.0,) * 10"])
+def test_coarse_groups_that_are_not_ten_groups_of_four_are_refused(tmp_path, monkeypatch, groups):
+    name = f"grouped_{tmp_path.name}"
+    (tmp_path / f"{name}.py").write_text(f"COARSE_GROUPS = {groups}\n\ndef load_data():\n    return None\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match="define COARSE_GROUPS in"):
+        data.coarse_labels(np.zeros(3, dtype=np.uint8), f"{name}:load_data")
 
 
 def test_a_missing_data_module_or_no_loader_is_refused_at_the_door(tmp_path, monkeypatch, capsys):
