@@ -89,7 +89,7 @@ def test_a_model_the_suite_never_saw_verifies_identical_where_a_style_can_expres
     # the layer the functions style cannot write, named, and the styles that remain
     assert "functions cannot express layer 'gru' (GRU)" in lines[(two, "functions")]
     assert lines[(two, "functions")].endswith("the styles that remain: functional, subclass")
-    assert "raw floors are written by hand" in lines[(two, "raw")]
+    assert "raw cannot express layer 'gru' (GRU): the derivation writes only Dense" in lines[(two, "raw")]
     # a subclass with Python control flow: only the subclass style runs it, the others say why
     assert "identical" in lines[(looped, "subclass")]
     for style in ("sequential", "functional", "functions"):
@@ -101,6 +101,7 @@ def test_a_model_the_suite_never_saw_verifies_identical_where_a_style_can_expres
         "functions",
     ]
     assert "is an operation, not a layer" in lines[(skip, "sequential")]
+    assert "the raw floor has no Keras, and" in lines[(skip, "raw")]
 
 
 def test_the_derived_subclass_is_the_call_a_user_writes_with_the_shared_layer_called_twice(user_module):
@@ -156,7 +157,7 @@ def test_new_arch_writes_a_starter_that_verifies(tmp_path, monkeypatch, capsys):
     assert cli.main(["new-arch", name]) == 0
     assert f"bench verify arch={name}:model" in capsys.readouterr().out
     code, out = cells_of(capsys, f"arch={name}:model")
-    assert code == 0 and "4 identical, 1 not expressible" in out
+    assert code == 0 and "5 identical" in out and "not expressible" not in out
     assert cli.main(["new-arch", name]) == 2  # never overwrites
     assert "exists" in capsys.readouterr().err
 
@@ -220,3 +221,25 @@ def test_one_fit_step_trains_every_derived_style_alike_batchnorm_and_dropout_in_
         )
     for a, b in zip(trained["functional"], trained["subclass"], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_the_derived_raw_floor_trains_saves_and_loads_like_the_keras_styles(tmp_path, monkeypatch, capsys):
+    """bench verify proves the floor's initial weights and outputs; this trains it: the same
+    digits, steps and Adam give the same accuracy as functional's, and its save reloads."""
+    from bench.results import load
+
+    monkeypatch.chdir(tmp_path)
+    overrides = [
+        "-m", "arch=multi_input", "block.styles=[functional,raw]", "repeat=1", "data=embedded",
+        "data.max_train_samples=512", "data.max_test_samples=256", "train.warmup_steps=1", "train.timed_steps=4",
+        "train.epochs=1", "block.rounds=2", "train.latency_repeats=1", "isolation=inline", "sweep_id=floor",
+    ]  # fmt: skip
+    assert cli.main(["run", *overrides]) == 0
+    rows = load(tmp_path / "results" / "floor").set_index("style")
+    assert set(rows["status"]) == {"ok"} and rows["save_load_ok"].all() and rows["matches_reference"].all()
+    assert rows.loc["raw", "params"] == rows.loc["functional", "params"] == 14234
+    assert rows.loc["raw", "test_accuracy"] == pytest.approx(
+        rows.loc["functional", "test_accuracy"], abs=1 / 256
+    )
+    assert rows.loc["raw", "test_loss"] == pytest.approx(rows.loc["functional", "test_loss"], rel=1e-5)

@@ -10,8 +10,9 @@ initial weights in every style:
   as Python source, one line per step, as a user writes it by hand (`DerivedModel.source`);
 - functions: the steps replayed with Dense and Conv2D as weight-owning layers that call the
   plain functions of the functions style, and the weightless layers as those functions
-  (`AS_FUNCTION`: per layer kind, when it can and how);
-- raw: the floors are hand-written per shipped architecture: a user's model has none.
+  (`AS_FUNCTION`: per layer kind, when it can and how; the raw floor writes the same kinds);
+- raw: a floor derived from the graph in the backend's own framework (no Keras;
+  bench/styles/raw/derived.py), for the layers the functions style writes.
 
 A subclass model's `call` is Python the suite does not read: only the subclass style runs it
 (the model as written, called on the image); the others are not applicable, with the reason.
@@ -47,7 +48,8 @@ def remaining(graph: Graph) -> list[str]:
         return ["subclass"]
     chain = [] if graph.chain_breaks() else ["sequential"]
     written = [] if any(_refusal(graph, step) for step in graph.steps) else ["functions"]
-    return [*chain, "functional", "subclass", *written]
+    floor = [] if _raw_refusal(graph) else ["raw"]
+    return [*chain, "functional", "subclass", *written, *floor]
 
 
 def _graph(spec: CustomSpec, style: str) -> Graph:
@@ -253,7 +255,7 @@ def _refusal(graph: Graph, step: Step) -> str:
         return ""  # already a keras.ops operation
     cls, config, _ = graph.layers[step.layer]
     if cls.__name__ not in AS_FUNCTION:
-        return f"the derivation writes {', '.join(AS_FUNCTION)} as functions"
+        return f"the derivation writes only {', '.join(AS_FUNCTION)}"
     return AS_FUNCTION[cls.__name__].refuse(config)
 
 
@@ -286,11 +288,29 @@ def functions_style(spec: CustomSpec) -> keras.Model:
     return keras.Model(image, _replay(graph, inputs, lambda number, _: callables[number]))
 
 
+def _raw_refusal(graph: Graph) -> str:
+    """Why the derived raw floor cannot write the model ('' where it can): it writes the
+    layers the functions style writes, in the framework's own operations, and no Keras."""
+    for step in graph.steps:
+        if step.layer is None:
+            return f"the raw floor has no Keras, and {graph.step_name(step)} is a keras.ops operation"
+        refusal = _refusal(graph, step)
+        if refusal:
+            return f"layer {graph.step_name(step)}: {refusal.replace('the functions style', 'the raw floor')}"
+    return ""
+
+
 def raw(spec: CustomSpec) -> Any:
-    raise NotExpressible(
-        f"the raw floors are written by hand for the shipped architectures: {spec.model} has none; "
-        f"the styles that remain: {', '.join(remaining(describe(spec.model)))}"
-    )
+    """The floor derived from the graph (bench/styles/raw/derived.py), where it can write it."""
+    graph = _graph(spec, "raw")
+    refusal = _raw_refusal(graph)
+    if refusal:
+        raise NotExpressible(
+            f"raw cannot express {refusal}; the styles that remain: {', '.join(remaining(graph))}"
+        )
+    from bench.styles import raw as floors  # a backend's framework, imported when a floor is built
+
+    return floors.custom(spec)
 
 
 BUILDERS = {

@@ -98,7 +98,7 @@ class Step:
 class Graph:
     """The user's model as the styles rebuild it. Values 0..len(input_shapes)-1 are the
     model's inputs; `layers` holds (class, config, attribute name) in the model's layer
-    order, which is its weight order."""
+    order, which is its weight order; `shapes` each value's shape without the batch axis."""
 
     source: str
     kind: str  # "functional", "sequential" or "subclass"
@@ -106,6 +106,12 @@ class Graph:
     layers: tuple[tuple[type, dict[str, Any], str], ...]
     steps: tuple[Step, ...]
     output: int
+    shapes: tuple[tuple[int | None, ...], ...] = ()
+
+    def input_shape(self, layer: int) -> tuple[int | None, ...]:
+        """The shape of the first value `layer` is called on (a shared layer: every call's)."""
+        step = next(s for s in self.steps if s.layer == layer)
+        return self.shapes[step.inputs[0]]
 
     def chain_breaks(self) -> str:
         """Why the graph is not a chain Sequential can hold ('' where it is)."""
@@ -181,6 +187,7 @@ def describe(source: str) -> Graph:
                 f"(e.g. (28, 28, 1), (28, 28), (784,)) or as the 28 row means, shape (28,)"
             )
     slots = {id(x): index for index, x in enumerate(graph_model.inputs)}
+    value_shapes = list(shapes)
     layer_index = {
         id(layer): i
         for i, layer in enumerate(x for x in model.layers if not isinstance(x, keras.layers.InputLayer))
@@ -213,6 +220,7 @@ def describe(source: str) -> Graph:
             for x in keras.tree.flatten(node.outputs):
                 slots[id(x)] = len(slots)
                 outputs.append(slots[id(x)])
+                value_shapes.append(tuple(x.shape[1:]))
             steps.append(
                 Step(
                     layer_index[id(operation)] if is_layer else None,
@@ -223,4 +231,5 @@ def describe(source: str) -> Graph:
                 )
             )
     kind = "sequential" if isinstance(model, keras.Sequential) else "functional"
-    return Graph(source, kind, shapes, tuple(layers), tuple(steps), slots[id(graph_model.outputs[0])])
+    output = slots[id(graph_model.outputs[0])]
+    return Graph(source, kind, shapes, tuple(layers), tuple(steps), output, tuple(value_shapes))

@@ -6,7 +6,8 @@ JAX (`jax.jit` + `jax.grad` over a list of arrays, jax_floor.py), torch
 (`torch.nn.functional` + autograd, eager or `torch.compile`, torch_floor.py). Every
 floor draws the same initial weights as the Keras styles on its backend (Keras's
 unseeded initializer draws, replayed), so `bench verify --backend B` proves it
-identical. This module picks the floor of the backend this process runs.
+identical. This module picks the floor of the backend this process runs. A user's
+own model gets a floor derived from its graph (derived.py), in each framework's operations.
 """
 
 from __future__ import annotations
@@ -122,6 +123,14 @@ def recurrent(spec: ArchSpec) -> Any:
     return floor().recurrent(spec)
 
 
+def custom(spec: ArchSpec) -> Any:
+    """A user's model (a CustomSpec): its floor derived from the graph of the model they wrote
+    (bench/styles/raw/derived.py); bench/styles/derive.py says first whether it can be."""
+    from bench.styles.graph import describe  # Keras: only a process with a user's model reads one
+
+    return floor().custom(describe(spec.model), spec)
+
+
 def trainer(model: Any, spec: ArchSpec, train: TrainConfig, hardware: HardwareConfig) -> Any:
     """The floor's own trainer for its model; on TensorFlow also for a Keras model in the
     custom loop and in half precision. Raises NotExpressible where the floor has neither."""
@@ -153,6 +162,6 @@ def load(path: Path, spec: ArchSpec) -> Any:
     module = floor()
     if hasattr(module, "load"):
         return module.load(path, spec)
-    model = getattr(module, spec.name)(spec)
+    model = custom(spec) if spec.name == "custom" else getattr(module, spec.name)(spec)
     model.set_weights(load_arrays(path))
     return model

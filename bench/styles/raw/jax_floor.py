@@ -21,7 +21,7 @@ import numpy as np
 
 from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, RecurrentSpec, ResidualSpec, SharedSpec
 from bench.config import HardwareConfig, TrainConfig
-from bench.styles.raw import Draws, cnn_draws, dense
+from bench.styles.raw import Draws, cnn_draws, dense, derived
 from bench.styles.trainer_common import LoopDriver, TraceCounter, loss_weights
 
 Params = list[jax.Array]
@@ -133,6 +133,36 @@ def cnn(spec: CnnSpec) -> RawModel:
         return dense.linear(params, classifier, dense.flatten(x))
 
     return RawModel(weights, forward, spec)
+
+
+def _conv(params: Params, index: int, x: jax.Array) -> jax.Array:
+    kernel, bias = params[index], params[index + 1]
+    return (
+        jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        + bias
+    )
+
+
+def _max_pool(x: jax.Array, size: int) -> jax.Array:
+    window = (1, size, size, 1)
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, window, "VALID")
+
+
+KIT = derived.Kit(
+    linear=dense.linear,
+    conv=_conv,
+    max_pool=_max_pool,
+    relu=jax.nn.relu,
+    reshape=lambda x, shape: x.reshape(-1, *shape),
+    concat=lambda xs, axis: jnp.concatenate(xs, axis=axis),
+    mean=lambda x, axis: jnp.mean(x, axis=axis),
+)
+
+
+def custom(graph: Any, spec: ArchSpec) -> RawModel:
+    """A user's model, its floor derived from its graph (bench/styles/raw/derived.py)."""
+    weights = Weights()
+    return RawModel(weights, derived.forward(graph, weights, KIT), spec)
 
 
 def _mean_cross_entropy(labels: jax.Array, logits: jax.Array) -> jax.Array:

@@ -37,6 +37,7 @@ from bench.archs import (
     SharedSpec,
 )  # fmt: skip
 from bench.config import HardwareConfig, TrainConfig
+from bench.styles.raw import derived
 from bench.styles.trainer_common import LoopDriver, NumpyBatches, TraceCounter, loss_weights
 
 Layer = tuple[tf.Variable, tf.Variable]
@@ -241,6 +242,24 @@ def recurrent(spec: RecurrentSpec) -> RawModel:
         return dense(h, classifier)
 
     return RawModel(params, forward, "raw_recurrent")
+
+
+KIT = derived.Kit(
+    linear=lambda _, layer, x: dense(x, layer),
+    conv=lambda _, layer, x: conv(x, layer),
+    max_pool=lambda x, size: tf.nn.max_pool2d(x, size, strides=size, padding="VALID"),
+    relu=tf.nn.relu,
+    reshape=lambda x, shape: tf.reshape(x, (-1, *shape)),
+    concat=lambda xs, axis: tf.concat(xs, axis=axis),
+    mean=lambda x, axis: tf.reduce_mean(x, axis=axis),
+)
+
+
+def custom(graph: Any, spec: ArchSpec) -> RawModel:
+    """A user's model, its floor derived from its graph (bench/styles/raw/derived.py)."""
+    params = Params()
+    run = derived.forward(graph, params, KIT)
+    return RawModel(params, lambda images: run(None, images), "raw_custom")
 
 
 class LossScale:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from bench.archs import ArchSpec, BranchedSpec, CnnSpec, MlpSpec, RecurrentSpec, ResidualSpec, SharedSpec
 from bench.config import HardwareConfig, TrainConfig
-from bench.styles.raw import Draws, cnn_draws, dense
+from bench.styles.raw import Draws, cnn_draws, dense, derived
 from bench.styles.trainer_common import LoopDriver, loss_weights
 
 Params = list[torch.Tensor]
@@ -152,6 +152,33 @@ def cnn(spec: CnnSpec) -> RawModel:
         return dense.linear(params, classifier, dense.flatten(x.permute(0, 2, 3, 1)))  # flattened as NHWC
 
     return RawModel(weights, forward, spec)
+
+
+def _conv(params: Params, index: int, x: torch.Tensor) -> torch.Tensor:
+    """A valid convolution, channels-last in and out, as Keras keeps its values."""
+    kernel = params[index].permute(3, 2, 0, 1)  # HWIO -> OIHW
+    return F.conv2d(x.permute(0, 3, 1, 2), kernel, params[index + 1]).permute(0, 2, 3, 1)
+
+
+def _max_pool(x: torch.Tensor, size: int) -> torch.Tensor:
+    return F.max_pool2d(x.permute(0, 3, 1, 2), size).permute(0, 2, 3, 1)
+
+
+KIT = derived.Kit(
+    linear=dense.linear,
+    conv=_conv,
+    max_pool=_max_pool,
+    relu=torch.relu,
+    reshape=lambda x, shape: x.reshape(-1, *shape),
+    concat=lambda xs, axis: torch.cat(xs, dim=axis),
+    mean=lambda x, axis: x.mean(dim=axis),
+)
+
+
+def custom(graph: Any, spec: ArchSpec) -> RawModel:
+    """A user's model, its floor derived from its graph (bench/styles/raw/derived.py)."""
+    weights = Weights()
+    return RawModel(weights, derived.forward(graph, weights, KIT), spec)
 
 
 class LoopTrainer(LoopDriver):
