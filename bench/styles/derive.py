@@ -293,7 +293,7 @@ def _raw_refusal(graph: Graph) -> str:
     layers the functions style writes, in the framework's own operations, and no Keras."""
     for step in graph.steps:
         if step.layer is None:
-            return f"the raw floor has no Keras, and {graph.step_name(step)} is a keras.ops operation"
+            return f"{graph.step_name(step)}, a keras.ops operation (the floor has no Keras)"
         refusal = _refusal(graph, step)
         if refusal:
             return f"layer {graph.step_name(step)}: {refusal.replace('the functions style', 'the raw floor')}"

@@ -258,7 +258,10 @@ KIT = derived.Kit(
 def custom(graph: Any, spec: ArchSpec) -> RawModel:
     """A user's model, its floor derived from its graph (bench/styles/raw/derived.py)."""
     params = Params()
-    run = derived.forward(graph, params, KIT)
+    # The steps are replayed by Python over a fixed graph: nothing for AutoGraph to convert, and
+    # converting the replay loop's branches made multi_input's first step 986 ms (369 ms without;
+    # the cnn floor's 476); a floor written by hand is straight-line code.
+    run = tf.autograph.experimental.do_not_convert(derived.forward(graph, params, KIT))
     return RawModel(params, lambda images: run(None, images), "raw_custom")
 
 
