@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bench import results
@@ -323,4 +324,18 @@ def test_one_results_folder_always_draws_the_same_report_byte_for_byte(report, t
     assert first == second
     np.random.seed(12345)
     assert np.random.random() == after, "the report must leave the caller's generator where it found it"
-    assert first == (report / "index.html").read_bytes()
+    assert first == (report / "index.html").read_bytes()  # built earlier, maybe minutes earlier
+
+
+def test_the_report_says_when_its_trials_ran_from_the_results_not_the_clock(tmp_path):
+    from bench.present.render import trials_ran
+
+    assert trials_ran(results.to_frame(synthetic_rows())) == ""  # no trial recorded a start
+    rows = synthetic_rows()[:3]
+    for row, moment in zip(
+        rows, ["2026-12-06T03:51:10", "2026-12-06T03:57:59", "2026-12-06T03:55:00"], strict=True
+    ):
+        row["started_at"] = pd.Timestamp(moment, tz="UTC")
+    assert trials_ran(results.to_frame(rows)) == "2026-12-06 03:51–03:57 UTC"
+    rows[1]["started_at"] = pd.Timestamp("2026-12-07T00:10:00", tz="UTC")
+    assert trials_ran(results.to_frame(rows)) == "2026-12-06 03:51–2026-12-07 00:10 UTC"

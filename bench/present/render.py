@@ -3,7 +3,6 @@ inline) and as Markdown fit for a pull request or a CI job summary."""
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from pathlib import Path
 from typing import Any
@@ -131,7 +130,20 @@ def breakdown_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def render_html(summary: Summary, figures: list, written: str) -> str:
+def trials_ran(frame: Any) -> str:
+    """When the folder's trials started, first to last (UTC), from their `started_at`: the
+    report is a function of its results folder, so it states when they ran, not when it was
+    drawn ('' where no trial recorded a start)."""
+    started = pd.to_datetime(frame["started_at"], utc=True).dropna() if "started_at" in frame else []
+    if not len(started):
+        return ""
+    first, last = (moment.strftime("%Y-%m-%d %H:%M") for moment in (started.min(), started.max()))
+    if first[:10] == last[:10]:
+        last = last[11:]
+    return f"{first}–{last} UTC" if first != last else f"{first} UTC"
+
+
+def render_html(summary: Summary, figures: list, ran: str) -> str:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
     )
@@ -150,7 +162,7 @@ def render_html(summary: Summary, figures: list, written: str) -> str:
         na=summary.not_applicable.to_dict("records"),
         errors=summary.errors.to_dict("records"),
         skipped=summary.skipped.to_dict("records"),
-        written=written,
+        ran=ran,
     )
 
 
@@ -278,7 +290,6 @@ def build_report(
     figures = all_figures(summary, reference)
     folder = Path(out_dir) / Path(results_dir).name
     folder.mkdir(parents=True, exist_ok=True)
-    written = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    results.write_atomic(folder / "index.html", render_html(summary, figures, written).encode())
+    results.write_atomic(folder / "index.html", render_html(summary, figures, trials_ran(frame)).encode())
     results.write_atomic(folder / "summary.md", render_markdown(summary).encode())
     return folder
