@@ -137,7 +137,7 @@ ARCH_SPECS: dict[str, type[ArchSpec]] = {
 }
 SHIPPED = tuple(name for name in ARCH_SPECS if name != "custom")  # written by hand in every style
 # Written once as a user writes a model (bench/styles/zoo.py) and derived to every style, as a
-# user's own model is: real models' features (BatchNorm, attention) without a raw floor.
+# user's own model is: real models' features (BatchNorm, attention) and two inputs.
 ZOO = {name: f"bench.styles.zoo:{name}" for name in ("resnet", "vit", "multi_input")}
 VERIFIED = (*SHIPPED, *ZOO)  # what `bench verify` proves by default
 

@@ -309,7 +309,10 @@ def check_choices(config: RunConfig) -> None:
     if config.data.loader:
         check_model_source(config.data.loader, "data.loader", "my_data:load_data", "")
     elif config.data.dataset == "custom" or config.data.source == "loader":
-        raise ValueError("data=custom reads your own data: name it, data=MODULE:FUNCTION (data.loader)")
+        raise ValueError(NO_LOADER)
+
+
+NO_LOADER = "data=custom reads your own data: name it, data=MODULE:FUNCTION (data.loader)"
 
 
 def check_model_source(

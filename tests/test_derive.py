@@ -58,6 +58,21 @@ def skip():
     return keras.Model(image, keras.layers.Dense(10)(x))
 
 
+def reshaped():
+    """A Reshape Keras resolves (-1), a Dense shared by two calls, a positive concatenation axis."""
+    image = keras.Input((28, 28, 1))
+    rows = keras.layers.Reshape((-1, 28))(image)
+    shared = keras.layers.Dense(8, activation="relu")
+    both = keras.layers.Concatenate(axis=1)([shared(rows), shared(keras.layers.ReLU()(rows))])
+    return keras.Model(image, keras.layers.Dense(10)(keras.layers.Flatten()(both)))
+
+
+def channels_first():
+    image = keras.Input((1, 28, 28))
+    x = keras.layers.Conv2D(4, 3, data_format="channels_first")(image)
+    return keras.Model(image, keras.layers.Dense(10)(keras.layers.Flatten()(x)))
+
+
 def three_logits():
     image = keras.Input((784,))
     return keras.Model(image, keras.layers.Dense(3)(image))
@@ -102,6 +117,20 @@ def test_a_model_the_suite_never_saw_verifies_identical_where_a_style_can_expres
     ]
     assert "is an operation, not a layer" in lines[(skip, "sequential")]
     assert "a keras.ops operation (the floor has no Keras)" in lines[(skip, "raw")]
+
+
+def test_what_keras_resolves_and_what_it_lays_out_otherwise(user_module, capsys):
+    """Reshape((-1, 28)) reshapes to the shape Keras resolved, a shared Dense is one set of
+    weights in every style, the raw floor included; a channels-first convolution is refused by
+    the styles that write channels-last values, not built wrong."""
+    code, out = cells_of(capsys, f"arch={user_module}:reshaped,{user_module}:channels_first")
+    lines = {tuple(line.split()[:2]): line for line in out.splitlines()[2:-1]}
+    reshaped, first = f"{user_module}:reshaped", f"{user_module}:channels_first"
+    for style in ("functional", "subclass", "functions", "raw"):
+        assert "identical" in lines[(reshaped, style)], lines[(reshaped, style)]
+    assert "not expressible: Sequential holds a chain" in lines[(reshaped, "sequential")]
+    for style in ("functions", "raw"):
+        assert "it writes channels-last values only" in lines[(first, style)]
 
 
 def test_the_derived_subclass_is_the_call_a_user_writes_with_the_shared_layer_called_twice(user_module):

@@ -137,7 +137,9 @@ def test_a_missing_data_module_is_one_line_at_load_too(tmp_path, monkeypatch):
         data.load(loader="my_data")
 
 
-@pytest.mark.parametrize("groups", ["(0, 1, 2, 3)", "(0, 1, 2, 3, 4, 0, 1, 2, 3, 0)", "(0.0,) * 10"])
+@pytest.mark.parametrize(
+    "groups", ["(0, 1, 2, 3)", "(0, 1, 2, 3, 4, 0, 1, 2, 3, 0)", "(0.0,) * 10", "(True,) * 10"]
+)
 def test_coarse_groups_that_are_not_ten_groups_of_four_are_refused(tmp_path, monkeypatch, groups):
     name = f"grouped_{tmp_path.name}"
     (tmp_path / f"{name}.py").write_text(f"COARSE_GROUPS = {groups}\n\ndef load_data():\n    return None\n")
@@ -157,6 +159,16 @@ def test_a_missing_data_module_or_no_loader_is_refused_at_the_door(tmp_path, mon
     assert cli.main(["run", "data=custom"]) == 2
     assert "name it, data=MODULE:FUNCTION (data.loader)" in capsys.readouterr().err
     assert not (tmp_path / "results").exists()  # refused before any trial ran
+
+
+def test_coarse_groups_may_be_numpy_integers(tmp_path, monkeypatch):
+    name = f"numpy_grouped_{tmp_path.name}"
+    source = (
+        "import numpy as np\nCOARSE_GROUPS = tuple(np.arange(10) % 4)\n\ndef load_data():\n    return None\n"
+    )
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.chdir(tmp_path)
+    assert data.coarse_labels(np.array([5, 9], dtype=np.uint8), f"{name}:load_data").tolist() == [1, 1]
 
 
 def test_branched_on_data_without_coarse_groups_names_them(tmp_path, monkeypatch):

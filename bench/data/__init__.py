@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.config import NO_LOADER
 from bench.data import loader as user_loader
 from bench.data.idx import DataError, read_split
 
@@ -202,7 +203,7 @@ def load(
     if loader:
         return _limit(from_loader(loader), max_train_samples, max_test_samples)
     if source == "loader" or dataset == "custom":
-        raise DataError("data=custom reads your own data: name it, data=MODULE:FUNCTION (data.loader)")
+        raise DataError(NO_LOADER)
     if dataset not in DATASETS:
         raise DataError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
     if source not in SOURCES:

@@ -15,6 +15,7 @@ arrays' checksum.
 from __future__ import annotations
 
 import importlib
+import numbers
 from typing import Any
 
 import numpy as np
@@ -96,7 +97,9 @@ def coarse_groups(source: str) -> tuple[int, ...]:
     if (
         not isinstance(groups, list | tuple)
         or len(groups) != CLASSES
-        or not all(isinstance(g, int) and 0 <= g < GROUPS for g in groups)
+        or not all(
+            isinstance(g, numbers.Integral) and not isinstance(g, bool) and 0 <= g < GROUPS for g in groups
+        )
     ):
         raise DataError(
             f"data.loader={source}: arch=branched trains a head on {GROUPS} coarse groups; define "

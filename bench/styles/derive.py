@@ -157,7 +157,7 @@ def subclass(spec: CustomSpec) -> keras.Model:
 
 
 def _weight_owning(config: dict[str, Any]) -> str:
-    """Why a Dense or Conv2D is not one of the functions style's weight-owning layers."""
+    """Why a Dense or Conv2D is not one of the weight-owning layers the derivation writes."""
     kernel, bias = config.get("kernel_initializer") or {}, config.get("bias_initializer") or {}
     names = [i.get("class_name") if isinstance(i, dict) else i for i in (kernel, bias)]
     seeded = isinstance(kernel, dict) and kernel.get("config", {}).get("seed") is not None
@@ -175,22 +175,29 @@ def _weight_owning(config: dict[str, Any]) -> str:
         or seeded
         or any(config.get(k) for k in unused)
     ):
-        return "the functions style's weight-owning layers take a glorot-uniform kernel, a zero bias, relu or none"
+        return "it writes Dense and Conv2D with a glorot-uniform kernel, a zero bias, relu or no activation"
+    return ""
+
+
+def _channels_last(config: dict[str, Any]) -> str:
+    if config.get("data_format", "channels_last") != "channels_last":
+        return "it writes channels-last values only"
     return ""
 
 
 def _convolution(config: dict[str, Any]) -> str:
     square = len(set(config["kernel_size"])) == 1 and tuple(config["strides"]) == (1, 1)
-    if not square or config["padding"] != "valid" or tuple(config.get("dilation_rate", (1, 1))) != (1, 1):
-        return "the functions style convolves with a square kernel, stride 1, 'valid' padding"
-    return _weight_owning(config)
+    dilated = tuple(config.get("dilation_rate", (1, 1))) != (1, 1)
+    if not square or config["padding"] != "valid" or dilated or config.get("groups", 1) != 1:
+        return "it convolves with a square kernel, stride 1, 'valid' padding, one group"
+    return _channels_last(config) or _weight_owning(config)
 
 
 def _pooling(config: dict[str, Any]) -> str:
     pool, strides = tuple(config["pool_size"]), tuple(config["strides"] or config["pool_size"])
     if len(set(pool)) != 1 or pool != strides or config["padding"] != "valid":
-        return "the functions style pools square windows with their own stride, 'valid' padding"
-    return ""
+        return "it pools square windows with their own stride, 'valid' padding"
+    return _channels_last(config)
 
 
 def _relu_or_none(config: dict[str, Any]) -> str | None:
@@ -206,11 +213,13 @@ def _owning(fn: Any, layer: Any) -> Any:
 @dataclass(frozen=True)
 class AsFunction:
     """How the functions style writes one kind of layer: `refuse(config)` says why it cannot
-    ('' where it can), `build(config, clone)` gives the callable (`clone`: the built-in layer
-    made for this build, whose initializer a weight-owning function takes)."""
+    ('' where it can; the derived raw floor writes the same kinds under the same rules),
+    `build(config, clone, shape)` gives the callable (`clone`: the built-in layer made for this
+    build, whose initializer a weight-owning function takes; `shape`: the value it gives,
+    without the batch axis, as Keras resolved it)."""
 
     refuse: Callable[[dict[str, Any]], str]
-    build: Callable[[dict[str, Any], Any], Any]
+    build: Callable[[dict[str, Any], Any, tuple[int, ...]], Any]
 
 
 def _always(_: dict[str, Any]) -> str:
@@ -219,32 +228,32 @@ def _always(_: dict[str, Any]) -> str:
 
 AS_FUNCTION: dict[str, AsFunction] = {
     "Dense": AsFunction(
-        _weight_owning, lambda c, clone: _owning(functions.DenseFn(c["units"], _relu_or_none(c)), clone)
+        _weight_owning, lambda c, clone, _: _owning(functions.DenseFn(c["units"], _relu_or_none(c)), clone)
     ),
     "Conv2D": AsFunction(
         _convolution,
-        lambda c, clone: _owning(
+        lambda c, clone, _: _owning(
             functions.Conv2DFn(c["filters"], c["kernel_size"][0], activation=_relu_or_none(c)), clone
         ),
     ),
-    "Flatten": AsFunction(_always, lambda c, _: functions.flatten),
-    "Reshape": AsFunction(_always, lambda c, _: lambda x: ops.reshape(x, (-1, *c["target_shape"]))),
-    "Add": AsFunction(_always, lambda c, _: lambda xs: functools.reduce(functions.custom_add, xs)),
-    "Concatenate": AsFunction(_always, lambda c, _: lambda xs: ops.concatenate(xs, axis=c.get("axis", -1))),
-    "MaxPooling2D": AsFunction(_pooling, lambda c, _: lambda x: functions.max_pool(x, c["pool_size"][0])),
+    "Flatten": AsFunction(_channels_last, lambda c, _, __: functions.flatten),
+    "Reshape": AsFunction(_always, lambda c, _, shape: lambda x: ops.reshape(x, (-1, *shape))),
+    "Add": AsFunction(_always, lambda c, _, __: lambda xs: functools.reduce(functions.custom_add, xs)),
+    "Concatenate": AsFunction(
+        _always, lambda c, _, __: lambda xs: ops.concatenate(xs, axis=c.get("axis", -1))
+    ),
+    "MaxPooling2D": AsFunction(_pooling, lambda c, _, __: lambda x: functions.max_pool(x, c["pool_size"][0])),
     "ReLU": AsFunction(
         lambda c: (
-            "the functions style's relu has no cap, slope or threshold"
+            "it writes relu without a cap, slope or threshold"
             if any(c.get(k) for k in ("max_value", "negative_slope", "threshold"))
             else ""
         ),
-        lambda c, _: functions.relu,
+        lambda c, _, __: functions.relu,
     ),
     "Activation": AsFunction(
-        lambda c: (
-            "" if c["activation"] in ("relu", "linear") else "the functions style activates with relu only"
-        ),
-        lambda c, _: functions.relu if c["activation"] == "relu" else (lambda x: x),
+        lambda c: "" if c["activation"] in ("relu", "linear") else "it activates with relu only",
+        lambda c, _, __: functions.relu if c["activation"] == "relu" else (lambda x: x),
     ),
 }
 
@@ -268,7 +277,7 @@ def _as_function(graph: Graph, step: Step, clone: Any) -> Any:
             f"the styles that remain: {', '.join(remaining(graph))}"
         )
     cls, config, _ = graph.layers[step.layer]
-    return AS_FUNCTION[cls.__name__].build(config, clone)
+    return AS_FUNCTION[cls.__name__].build(config, clone, graph.shapes[step.outputs[0]])
 
 
 def functions_style(spec: CustomSpec) -> keras.Model:
@@ -296,7 +305,7 @@ def _raw_refusal(graph: Graph) -> str:
             return f"{graph.step_name(step)}, a keras.ops operation (the floor has no Keras)"
         refusal = _refusal(graph, step)
         if refusal:
-            return f"layer {graph.step_name(step)}: {refusal.replace('the functions style', 'the raw floor')}"
+            return f"layer {graph.step_name(step)}: {refusal}"
     return ""
 
 

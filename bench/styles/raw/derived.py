@@ -52,7 +52,8 @@ def _draw(graph: Any, weights: Any) -> dict[int, Any]:
 
 
 def _adapt(image: Any, shape: tuple[int, ...], kit: Kit) -> Any:
-    """The image as one of the model's inputs (bench/styles/graph.py's rule)."""
+    """The image as one of the model's inputs: bench/styles/graph.py's `image_as` rule, written
+    again here in the framework's own operations (the floor has no Keras)."""
     if shape == IMAGE_SHAPE:
         return image
     if math.prod(shape) == math.prod(IMAGE_SHAPE):
@@ -69,7 +70,7 @@ def forward(graph: Any, weights: Any, kit: Kit) -> Forward:
     handles = _draw(graph, weights)
 
     def run(params: Any, images: Any) -> Any:
-        values = [_adapt(images, shape, kit) for shape in graph.input_shapes]
+        values = [_adapt(images, shape, kit) for shape in graph.input_shapes]  # graph.image_as's rule
         for step in graph.steps:
             arguments = [values[i] for i in step.inputs]
             cls, config, _ = graph.layers[step.layer]
@@ -80,16 +81,16 @@ def forward(graph: Any, weights: Any, kit: Kit) -> Forward:
                 y = _activated(kit, config, kit.conv(params, handles[step.layer], x))
             elif kind == "MaxPooling2D":
                 y = kit.max_pool(x, config["pool_size"][0])
-            elif kind == "Flatten":
-                y = kit.reshape(x, (math.prod(graph.shapes[step.inputs[0]]),))
-            elif kind == "Reshape":
-                y = kit.reshape(x, tuple(config["target_shape"]))
+            elif kind in ("Flatten", "Reshape"):  # to the shape Keras resolved (a -1 included)
+                y = kit.reshape(x, graph.shapes[step.outputs[0]])
             elif kind == "Add":
                 y = functools.reduce(lambda a, b: a + b, arguments)
             elif kind == "Concatenate":
                 y = kit.concat(arguments, config.get("axis", -1))
-            else:  # ReLU, or Activation relu / linear
+            elif kind in ("ReLU", "Activation"):  # ReLU, or Activation relu / linear
                 y = _activated(kit, {"activation": config.get("activation", "relu")}, x)
+            else:  # bench/styles/derive.py lets through only the kinds above
+                raise ValueError(f"the derived raw floor does not write a {kind} layer")
             values.append(y)
         return values[graph.output]
 
