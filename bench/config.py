@@ -307,7 +307,7 @@ def check_choices(config: RunConfig) -> None:
     if isinstance(config.arch, CustomSpec):
         check_model_source(config.arch.model)
     if config.data.loader:
-        check_model_source(config.data.loader, "data.loader", "my_data:load_data", "")
+        check_model_source(config.data.loader, "data.loader")
     elif config.data.dataset == "custom" or config.data.source == "loader":
         raise ValueError(NO_LOADER)
 
@@ -315,15 +315,19 @@ def check_choices(config: RunConfig) -> None:
 NO_LOADER = "data=custom reads your own data: name it, data=MODULE:FUNCTION (data.loader)"
 
 
-def check_model_source(
-    source: str,
-    key: str = "arch.model",
-    example: str = "my_models:encoder",
-    starter: str = "; `bench new-arch NAME` writes a starter",
-) -> None:
+# What names a user's module, per setting: an example, and what follows a missing module's error.
+SOURCE_HINTS = {
+    "arch.model": ("my_models:encoder", "; `bench new-arch NAME` writes a starter"),
+    "data.loader": ("my_data:load_data", ""),
+}
+WANTED = {"arch.model": " returning a model", "data.loader": ""}  # what its function should be
+
+
+def check_model_source(source: str, key: str = "arch.model") -> None:
     """Raise ValueError naming the fix when `MODULE:FUNCTION` (the user's model, or with `key`
     data.loader their data) names no module that can be found (on the current directory or
     PYTHONPATH), without importing it."""
+    example, starter = SOURCE_HINTS[key]
     module, _, function = source.partition(":")
     if not module or not function:
         raise ValueError(f"{key}={source!r}: write MODULE:FUNCTION, e.g. {example}")
@@ -337,6 +341,17 @@ def check_model_source(
         raise ValueError(
             f"{key}={source}: no module {module!r} on the current directory or PYTHONPATH{starter}"
         )
+
+
+def function_at(source: str, key: str = "arch.model") -> Any:
+    """The function `MODULE:FUNCTION` names, its module imported (checked first as
+    `check_model_source` checks it); raises ValueError naming the fix."""
+    check_model_source(source, key)
+    module_name, _, attribute = source.partition(":")
+    function = getattr(importlib.import_module(module_name), attribute, None)
+    if not callable(function):
+        raise ValueError(f"{key}={source}: {module_name} has no function {attribute!r}{WANTED[key]}")
+    return function
 
 
 def check_backend(config: RunConfig) -> None:

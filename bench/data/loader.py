@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.config import check_model_source
+from bench.config import function_at
 from bench.data.idx import DataError
 
 IMAGE_SIDE, CLASSES, GROUPS = 28, 10, 4
@@ -28,15 +28,9 @@ IMAGE_SIDE, CLASSES, GROUPS = 28, 10, 4
 
 def _function(source: str) -> Any:
     try:
-        check_model_source(source, "data.loader", "my_data:load_data", "")
+        return function_at(source, "data.loader")
     except ValueError as error:
         raise DataError(str(error)) from None
-    module_name, _, attribute = source.partition(":")
-    module = importlib.import_module(module_name)
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise DataError(f"data.loader={source}: {module_name} has no function {attribute!r}")
-    return function
 
 
 def _images(source: str, split: str, images: Any) -> np.ndarray:

@@ -15,7 +15,6 @@ shape (28,)). Building the styles from the graph is bench/styles/derive.py.
 from __future__ import annotations
 
 import functools
-import importlib
 import keyword
 import math
 import random
@@ -27,7 +26,7 @@ import keras
 from keras import ops
 
 from bench.archs import IMAGE_SHAPE, NUM_CLASSES
-from bench.config import check_model_source
+from bench.config import function_at
 
 ROW_MEANS = (IMAGE_SHAPE[0],)  # an input of this shape gets the digit's 28 row means
 PIXELS = math.prod(IMAGE_SHAPE)
@@ -42,17 +41,9 @@ def load(source: str) -> Any:
     """The function `MODULE:FUNCTION` names, its module found on the current directory or
     PYTHONPATH; raises ModelError naming the fix."""
     try:
-        check_model_source(source)
+        return function_at(source)
     except ValueError as error:
         raise ModelError(str(error)) from None
-    module_name, _, attribute = source.partition(":")
-    module = importlib.import_module(module_name)
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise ModelError(
-            f"arch.model={source}: {module_name} has no function {attribute!r} returning a model"
-        )
-    return function
 
 
 @keras.saving.register_keras_serializable(package="stylebench.derive")
