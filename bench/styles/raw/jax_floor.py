@@ -117,25 +117,8 @@ def recurrent(spec: RecurrentSpec) -> RawModel:
     return RawModel(weights, dense.recurrent(spec, weights, _scan_lstm), spec)
 
 
-def cnn(spec: CnnSpec) -> RawModel:
-    weights = Weights()
-    convs, classifier = cnn_draws(spec, weights)
-    window = (1, spec.pool_size, spec.pool_size, 1)
-
-    def forward(params: Params, images: jax.Array) -> jax.Array:
-        x = images
-        for index in convs:
-            x = jax.lax.conv_general_dilated(
-                x, params[index], (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
-            )
-            x = jax.nn.relu(x + params[index + 1])
-            x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, window, "VALID")
-        return dense.linear(params, classifier, dense.flatten(x))
-
-    return RawModel(weights, forward, spec)
-
-
 def _conv(params: Params, index: int, x: jax.Array) -> jax.Array:
+    """A valid convolution of stride 1 and its bias, channels-last (NHWC, kernels HWIO)."""
     kernel, bias = params[index], params[index + 1]
     return (
         jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
@@ -146,6 +129,19 @@ def _conv(params: Params, index: int, x: jax.Array) -> jax.Array:
 def _max_pool(x: jax.Array, size: int) -> jax.Array:
     window = (1, size, size, 1)
     return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, window, "VALID")
+
+
+def cnn(spec: CnnSpec) -> RawModel:
+    weights = Weights()
+    convs, classifier = cnn_draws(spec, weights)
+
+    def forward(params: Params, images: jax.Array) -> jax.Array:
+        x = images
+        for index in convs:
+            x = _max_pool(jax.nn.relu(_conv(params, index, x)), spec.pool_size)
+        return dense.linear(params, classifier, dense.flatten(x))
+
+    return RawModel(weights, forward, spec)
 
 
 KIT = derived.Kit(

@@ -142,6 +142,10 @@ def conv(x: tf.Tensor, layer: Layer) -> tf.Tensor:
     return tf.nn.conv2d(x, tf.cast(kernel, x.dtype), strides=1, padding="VALID") + tf.cast(bias, x.dtype)
 
 
+def max_pool(x: tf.Tensor, size: int) -> tf.Tensor:
+    return tf.nn.max_pool2d(x, size, strides=size, padding="VALID")
+
+
 def flatten(x: tf.Tensor) -> tf.Tensor:
     return tf.reshape(x, (-1, math.prod(x.shape[1:])))
 
@@ -170,7 +174,7 @@ def cnn(spec: CnnSpec) -> RawModel:
         x = images
         for layer in convs:
             x = tf.nn.relu(conv(x, layer))
-            x = tf.nn.max_pool2d(x, spec.pool_size, strides=spec.pool_size, padding="VALID")
+            x = max_pool(x, spec.pool_size)
         return dense(flatten(x), classifier)
 
     return RawModel(params, forward, "raw_cnn")
@@ -247,7 +251,7 @@ def recurrent(spec: RecurrentSpec) -> RawModel:
 KIT = derived.Kit(
     linear=lambda _, layer, x: dense(x, layer),
     conv=lambda _, layer, x: conv(x, layer),
-    max_pool=lambda x, size: tf.nn.max_pool2d(x, size, strides=size, padding="VALID"),
+    max_pool=max_pool,
     relu=tf.nn.relu,
     reshape=lambda x, shape: tf.reshape(x, (-1, *shape)),
     concat=lambda xs, axis: tf.concat(xs, axis=axis),
