@@ -86,3 +86,18 @@ def verify_cells():
     from bench.styles.verify import verify
 
     return verify()
+
+
+@pytest.fixture
+def new_module(tmp_path, monkeypatch) -> callable:
+    """`new_module(prefix, text)` writes a Python module in a fresh folder, makes that folder the
+    current directory (where the suite finds a user's module) and returns its name, unique to
+    the test so that no module an earlier test imported stands in for it."""
+
+    def write(prefix: str, text: str) -> str:
+        name = f"{prefix}_{tmp_path.name}"
+        (tmp_path / f"{name}.py").write_text(text)
+        monkeypatch.chdir(tmp_path)
+        return name
+
+    return write

@@ -80,12 +80,9 @@ def three_logits():
 
 
 @pytest.fixture
-def user_module(tmp_path, monkeypatch) -> str:
+def user_module(new_module) -> str:
     """A model module in a fresh folder, the current directory, under a name no test used."""
-    name = f"user_models_{tmp_path.name}"
-    (tmp_path / f"{name}.py").write_text(TWO_INPUTS)
-    monkeypatch.chdir(tmp_path)
-    return name
+    return new_module("user_models", TWO_INPUTS)
 
 
 def cells_of(capsys, *args: str) -> tuple[int, str]:
@@ -145,12 +142,10 @@ def test_the_derived_subclass_is_the_call_a_user_writes_with_the_shared_layer_ca
     assert styles.weight_shapes(model) == styles.weight_shapes(functional)  # the user's layer order
 
 
-def test_reading_the_model_draws_no_seed_the_styles_builds_see(tmp_path, monkeypatch):
+def test_reading_the_model_draws_no_seed_the_styles_builds_see(new_module):
     """The first build of a process reads the user's model (once, cached); the builds after it
     must draw the same initial weights as that first one."""
-    name = f"user_models_fresh_{tmp_path.name}"
-    (tmp_path / f"{name}.py").write_text(TWO_INPUTS)
-    monkeypatch.chdir(tmp_path)
+    name = new_module("user_models_fresh", TWO_INPUTS)
     spec = CustomSpec(f"{name}:skip")
     first = verify.seeded_build(styles.build, "functional", spec, 3).get_weights()
     again = verify.seeded_build(styles.build, "functional", spec, 3).get_weights()

@@ -73,11 +73,8 @@ def arrays_only():
 
 
 @pytest.fixture
-def loaders(tmp_path, monkeypatch) -> str:
-    name = f"user_data_{tmp_path.name}"
-    (tmp_path / f"{name}.py").write_text(LOADERS)
-    monkeypatch.chdir(tmp_path)
-    return name
+def loaders(new_module) -> str:
+    return new_module("user_data", LOADERS)
 
 
 @pytest.mark.parametrize("function", ["load_data", "flat_float"])
@@ -140,10 +137,8 @@ def test_a_missing_data_module_is_one_line_at_load_too(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "groups", ["(0, 1, 2, 3)", "(0, 1, 2, 3, 4, 0, 1, 2, 3, 0)", "(0.0,) * 10", "(True,) * 10"]
 )
-def test_coarse_groups_that_are_not_ten_groups_of_four_are_refused(tmp_path, monkeypatch, groups):
-    name = f"grouped_{tmp_path.name}"
-    (tmp_path / f"{name}.py").write_text(f"COARSE_GROUPS = {groups}\n\ndef load_data():\n    return None\n")
-    monkeypatch.chdir(tmp_path)
+def test_coarse_groups_that_are_not_ten_groups_of_four_are_refused(new_module, groups):
+    name = new_module("grouped", f"COARSE_GROUPS = {groups}\n\ndef load_data():\n    return None\n")
     with pytest.raises(DataError, match="define COARSE_GROUPS in"):
         data.coarse_labels(np.zeros(3, dtype=np.uint8), f"{name}:load_data")
 
@@ -161,20 +156,16 @@ def test_a_missing_data_module_or_no_loader_is_refused_at_the_door(tmp_path, mon
     assert not (tmp_path / "results").exists()  # refused before any trial ran
 
 
-def test_coarse_groups_may_be_numpy_integers(tmp_path, monkeypatch):
-    name = f"numpy_grouped_{tmp_path.name}"
+def test_coarse_groups_may_be_numpy_integers(new_module):
     source = (
         "import numpy as np\nCOARSE_GROUPS = tuple(np.arange(10) % 4)\n\ndef load_data():\n    return None\n"
     )
-    (tmp_path / f"{name}.py").write_text(source)
-    monkeypatch.chdir(tmp_path)
+    name = new_module("numpy_grouped", source)
     assert data.coarse_labels(np.array([5, 9], dtype=np.uint8), f"{name}:load_data").tolist() == [1, 1]
 
 
-def test_branched_on_data_without_coarse_groups_names_them(tmp_path, monkeypatch):
-    name = f"plain_data_{tmp_path.name}"
-    (tmp_path / f"{name}.py").write_text("def load_data():\n    return None\n")
-    monkeypatch.chdir(tmp_path)
+def test_branched_on_data_without_coarse_groups_names_them(new_module):
+    name = new_module("plain_data", "def load_data():\n    return None\n")
     with pytest.raises(DataError, match=f"define COARSE_GROUPS in {name}: 10 group numbers 0..3"):
         data.coarse_labels(np.zeros(3, dtype=np.uint8), f"{name}:load_data")
 
